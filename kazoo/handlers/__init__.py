@@ -1,0 +1,1 @@
+"""Handlers: the I/O owners and their primitives."""

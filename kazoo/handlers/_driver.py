@@ -1,0 +1,287 @@
+"""The blocking I/O owner shared by the threading, gevent and eventlet handlers.
+
+One :class:`Driver` runs per started client, in a thread (or greenlet) from
+``handler.spawn``. It alone touches the socket and the
+:class:`~kazoo.protocol.session.Session`. Other threads hand requests over
+through :meth:`Driver.submit` (a deque plus a one-byte wake-up on a socket
+pair, sent only when the driver is not already due to look); everything
+queued is written with one ``send`` per loop turn, and every complete frame
+in a read is decoded before the next ``select``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import selectors
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from kazoo.exceptions import ConnectionClosedError, ConnectionDropped
+from kazoo.protocol.session import EV_RESULT, EV_WATCH, Pending, Session
+from kazoo.protocol.states import Callback, KeeperState
+
+log = logging.getLogger("kazoo.client")
+
+RECV_SIZE = 256 * 1024
+_FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
+_STOP = object()
+
+
+class Driver:
+    """Connects, serves and reconnects one client's session."""
+
+    def __init__(self, client: Any, session: Session) -> None:
+        self.client = client
+        self.session = session
+        self.handler = client.handler
+        self._queue: deque[Any] = deque()
+        self._wake_r, self._wake_w = self.handler.create_socket_pair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._wake_pending = False
+        self._stop_requested = False
+        self._selector = self.handler.new_selector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._socket: socket.socket | None = None
+        self._address: tuple[str, int] | None = None
+        self._thread: Any = None
+        self._done = self.handler.event_object()
+        self._retry_delay: float | None = None
+        self._retry_attempts = 0
+        self._finished = False
+
+    # -- called from any thread ----------------------------------------
+
+    def start(self) -> None:
+        self._thread = self.handler.spawn(self._run)
+
+    def submit(self, pending: Any) -> None:
+        self._queue.append(pending)
+        if self._finished:
+            self._fail_leftovers()
+            return
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._wake_w.send(b"\x00")
+            except OSError:  # the pair is full or closed: the driver will look anyway
+                pass
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+        self.submit(_STOP)
+
+    def join(self, timeout: float) -> bool:
+        return bool(self._done.wait(timeout))
+
+    @property
+    def alive(self) -> bool:
+        return not self._done.is_set()
+
+    # -- the I/O owner --------------------------------------------------
+
+    def _run(self) -> None:
+        session = self.session
+        try:
+            session.start(time.monotonic())
+            self._deliver()
+            while session.state not in _FINAL:
+                if self._stop_requested:
+                    session.close(None)
+                    break
+                if not self._connect_pass():
+                    self._backoff()
+        except Exception:  # never leave callers hanging on a dead loop
+            log.exception("the connection loop failed; stopping the client")
+            if session.state is not KeeperState.CLOSED:
+                session.phase = 0
+                session.close(None)
+        finally:
+            self._deliver()
+            self._close_sockets()
+            self._done.set()
+
+    def _connect_pass(self) -> bool:
+        """Try every address once; True if one connection got through the handshake."""
+        addresses = self._resolve()
+        if not addresses:
+            return False
+        timeout = self.session.timeout_s / len(addresses)
+        for address in addresses:
+            if self._stop_requested or self.session.state in _FINAL:
+                return True
+            self._check_lost_timer()
+            sock = self._open(address, timeout)
+            if sock is None:
+                continue
+            if self._serve(sock, address, timeout):
+                self._retry_attempts = 0
+                self._retry_delay = None
+                return True
+        return False
+
+    def _resolve(self) -> list[tuple[str, int]]:
+        out: list[tuple[str, int]] = []
+        for host, port in self.client.hosts:
+            try:
+                infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            except OSError as exc:
+                log.warning("cannot resolve %s: %s", host, exc)
+                continue
+            for _family, _type, _proto, _name, sockaddr in infos:
+                addr = (str(sockaddr[0]), int(sockaddr[1]))
+                if addr not in out:
+                    out.append(addr)
+        if self.client.randomize_hosts:
+            random.shuffle(out)
+        return out
+
+    def _open(self, address: tuple[str, int], timeout: float) -> socket.socket | None:
+        try:
+            sock = self.handler.create_connection(address, timeout=timeout)
+        except OSError as exc:
+            log.info("cannot connect to %s:%s: %s", address[0], address[1], exc)
+            return None
+        return sock  # type: ignore[no-any-return, unused-ignore]
+
+    def _backoff(self) -> None:
+        """Sleep between passes (interruptibly); give up when the retry policy says so."""
+        policy = self.client._connection_retry
+        self._retry_attempts += 1
+        max_tries = policy.max_tries
+        if max_tries is not None and max_tries >= 0 and self._retry_attempts >= max_tries:
+            log.warning("connection retries exhausted; stopping the client")
+            self.session.close(None)
+            return
+        delay = policy.delay if self._retry_delay is None else self._retry_delay
+        jitter = min(max(policy.max_jitter, 0.0), 1.0)
+        sleep = delay * random.uniform(1 - jitter, 1 + jitter)
+        self._retry_delay = min(sleep * policy.backoff, policy.max_delay)
+        deadline = time.monotonic() + sleep
+        while not self._stop_requested:
+            self._check_lost_timer()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            for key, _ in self._selector.select(min(left, 0.5)):
+                if key.fileobj is self._wake_r:
+                    self._take_submissions()
+
+    def _check_lost_timer(self) -> None:
+        now = time.monotonic()
+        if self.session.lost_timer_due(now):
+            self.session.expire_by_timer(now)
+            self._deliver()
+
+    def _serve(self, sock: socket.socket, address: tuple[str, int], timeout: float) -> bool:
+        """Run one connection until it ends; True if the handshake succeeded."""
+        session = self.session
+        now = time.monotonic()
+        handshake_timeout = min(timeout, 2.0)
+        selector = self._selector
+        got_through = False
+        try:
+            sock.settimeout(max(session.timeout_s * 2.0 / 3.0, 1.0))
+            selector.register(sock, selectors.EVENT_READ)
+            self._socket, self._address = sock, address
+            sock.sendall(session.begin_connect(now, handshake_timeout))
+            while True:
+                if self._queue:
+                    self._take_submissions()
+                out = session.take_output(now)
+                if out:
+                    sock.sendall(out)
+                if session.phase >= 2:
+                    got_through = True
+                if session.events:
+                    self._deliver()
+                if session.finished:
+                    return got_through
+                ready = selector.select(max(session.next_deadline() - now, 0.0))
+                now = time.monotonic()
+                for key, _ in ready:
+                    if key.fileobj is sock:
+                        data = sock.recv(RECV_SIZE)
+                        if not data:
+                            raise ConnectionDropped("the server closed the connection")
+                        session.data_received(data, now)
+                    else:
+                        self._take_submissions()
+                session.check_timers(now)
+        except (OSError, ConnectionDropped) as exc:
+            level = logging.WARNING if got_through else logging.INFO
+            log.log(level, "connection to %s:%s dropped: %s", address[0], address[1], exc)
+        finally:
+            try:
+                selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+            self._socket = None
+            sock.close()
+            session.connection_lost(time.monotonic())
+            self._deliver()
+        return got_through
+
+    def _take_submissions(self) -> None:
+        self._wake_pending = False
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            pass
+        queue = self._queue
+        submit = self.session.submit
+        while queue:
+            item = queue.popleft()
+            if item is _STOP:
+                if self.session.state is not KeeperState.CLOSED:
+                    self.session.close(None)
+            else:
+                submit(item)
+
+    def _deliver(self) -> None:
+        session = self.session
+        events = session.events
+        if not events:
+            return
+        session.events = []
+        dispatch = self.handler.dispatch_callback
+        for event in events:
+            kind = event[0]
+            if kind == EV_RESULT:
+                handle = event[1]
+                if handle is None:
+                    continue
+                if event[3] is None:
+                    handle.set(event[2])
+                else:
+                    handle.set_exception(event[3])
+            elif kind == EV_WATCH:
+                dispatch(Callback("watch", event[1], (event[2],)))
+            else:
+                self.client._on_keeper_state(event[1])
+
+    def _fail_leftovers(self) -> None:
+        """Fail what was submitted after the loop ended (from any thread)."""
+        while True:
+            try:
+                item = self._queue.popleft()
+            except IndexError:
+                return
+            if isinstance(item, Pending) and item.handle is not None:
+                item.handle.set_exception(ConnectionClosedError("Connection has been closed"))
+
+    def _close_sockets(self) -> None:
+        self._finished = True
+        self._fail_leftovers()
+        try:
+            self._selector.close()
+        except OSError:
+            pass
+        self._wake_r.close()
+        self._wake_w.close()

@@ -1,0 +1,1 @@
+"""The pure ZooKeeper protocol core: bytes in, events out, no I/O."""

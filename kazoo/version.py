@@ -1,0 +1,3 @@
+"""The kazoo version."""
+
+__version__ = "3.0.0.dev0"
