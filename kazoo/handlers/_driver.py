@@ -19,15 +19,20 @@ import time
 from collections import deque
 from typing import Any
 
-from kazoo.exceptions import ConnectionClosedError, ConnectionDropped
+from kazoo import _fourletter
+from kazoo.exceptions import ConnectionClosedError, ConnectionDropped, KazooException
 from kazoo.protocol.session import EV_RESULT, EV_WATCH, Pending, Session
 from kazoo.protocol.states import Callback, KeeperState
+from kazoo.retry import KazooRetry, RetryFailedError
 
 log = logging.getLogger("kazoo.client")
 
 RECV_SIZE = 256 * 1024
 _FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
 _STOP = object()
+_RW_FOUND = object()
+_PROBE_FIRST = 0.5  # seconds before the first read-write probe, doubled up to _PROBE_MAX
+_PROBE_MAX = 60.0
 
 
 class Driver:
@@ -49,9 +54,12 @@ class Driver:
         self._address: tuple[str, int] | None = None
         self._thread: Any = None
         self._done = self.handler.event_object()
-        self._retry_delay: float | None = None
-        self._retry_attempts = 0
+        self._retry: KazooRetry | None = None  # backoff state while no server answers
         self._finished = False
+        self._addresses: list[tuple[str, int]] = []
+        self._rw_address: tuple[str, int] | None = None
+        self._move_to_rw = False
+        self._probe_running = False
 
     # -- called from any thread ----------------------------------------
 
@@ -109,6 +117,11 @@ class Driver:
         addresses = self._resolve()
         if not addresses:
             return False
+        rw, self._rw_address = self._rw_address, None
+        if rw in addresses:  # a probe found a read-write server: try it first
+            addresses.remove(rw)
+            addresses.insert(0, rw)
+        self._addresses = addresses
         timeout = self.session.timeout_s / len(addresses)
         for address in addresses:
             if self._stop_requested or self.session.state in _FINAL:
@@ -118,8 +131,7 @@ class Driver:
             if sock is None:
                 continue
             if self._serve(sock, address, timeout):
-                self._retry_attempts = 0
-                self._retry_delay = None
+                self._retry = None
                 return True
         return False
 
@@ -149,17 +161,15 @@ class Driver:
 
     def _backoff(self) -> None:
         """Sleep between passes (interruptibly); give up when the retry policy says so."""
-        policy = self.client._connection_retry
-        self._retry_attempts += 1
-        max_tries = policy.max_tries
-        if max_tries is not None and max_tries >= 0 and self._retry_attempts >= max_tries:
+        if self._retry is None:
+            self._retry = self.client._connection_retry.copy()
+            self._retry._begin()
+        try:
+            sleep = self._retry._next_sleep()
+        except RetryFailedError:
             log.warning("connection retries exhausted; stopping the client")
             self.session.close(None)
             return
-        delay = policy.delay if self._retry_delay is None else self._retry_delay
-        jitter = min(max(policy.max_jitter, 0.0), 1.0)
-        sleep = delay * random.uniform(1 - jitter, 1 + jitter)
-        self._retry_delay = min(sleep * policy.backoff, policy.max_delay)
         deadline = time.monotonic() + sleep
         while not self._stop_requested:
             self._check_lost_timer()
@@ -183,6 +193,9 @@ class Driver:
         handshake_timeout = min(timeout, 2.0)
         selector = self._selector
         got_through = False
+        probe_wait = _PROBE_FIRST
+        next_probe = now + probe_wait
+        self._move_to_rw = False
         try:
             sock.settimeout(max(session.timeout_s * 2.0 / 3.0, 1.0))
             selector.register(sock, selectors.EVENT_READ)
@@ -200,7 +213,16 @@ class Driver:
                     self._deliver()
                 if session.finished:
                     return got_through
-                ready = selector.select(max(session.next_deadline() - now, 0.0))
+                deadline = session.next_deadline()
+                if session.state is KeeperState.CONNECTED_RO:
+                    if self._move_to_rw:
+                        raise ConnectionDropped("a read-write server is available")
+                    if now >= next_probe:
+                        self._start_probe(address)
+                        probe_wait = min(probe_wait * 2, _PROBE_MAX)
+                        next_probe = now + probe_wait + random.uniform(0, 0.5)
+                    deadline = min(deadline, next_probe)
+                ready = selector.select(max(deadline - now, 0.0))
                 now = time.monotonic()
                 for key, _ in ready:
                     if key.fileobj is sock:
@@ -225,6 +247,32 @@ class Driver:
             self._deliver()
         return got_through
 
+    def _start_probe(self, current: tuple[str, int]) -> None:
+        """Look for a read-write server (``isro``) without blocking the I/O loop."""
+        if self._probe_running:
+            return
+        others = [a for a in self._addresses if a != current]
+        if not others:
+            return
+        self._probe_running = True
+        self.handler.spawn(self._probe, others)
+
+    def _probe(self, addresses: list[tuple[str, int]]) -> None:
+        try:
+            for address in addresses:
+                try:
+                    answer = _fourletter.command(
+                        address, b"isro", 1.0, self.handler.create_connection
+                    )
+                except (OSError, KazooException):
+                    continue
+                if answer.strip() == "rw":
+                    self._rw_address = address
+                    self.submit(_RW_FOUND)
+                    return
+        finally:
+            self._probe_running = False
+
     def _take_submissions(self) -> None:
         self._wake_pending = False
         try:
@@ -238,7 +286,9 @@ class Driver:
         submit = self.session.submit
         while queue:
             item = queue.popleft()
-            if item is _STOP:
+            if item is _RW_FOUND:
+                self._move_to_rw = True
+            elif item is _STOP:
                 if self.session.state is not KeeperState.CLOSED:
                     self.session.close(None)
             else:

@@ -139,6 +139,8 @@ class Session:
         self.auth_eof_strikes = 0
         self.finished = False  # the current connection should be closed by the driver
         self._ro_connection = False  # the server of this connection is read-only
+        self._ro_session = False  # the session was made by a read-only server
+        self.seen_rw = False  # a read-write server has accepted this client
         self._resumed = False  # a session was made before (its watches get re-armed)
 
     # -- state machine -------------------------------------------------
@@ -174,6 +176,10 @@ class Session:
         self._ping_outstanding = False
         self._last_recv = self._last_send = now
         self._handshake_deadline = now + handshake_timeout
+        if self.session_id and self._ro_session and not self.seen_rw:
+            # A session made on a read-only server is local to it: start a
+            # fresh one until a read-write server has been reached once.
+            self.session_id, self.passwd = 0, _ZERO_PASSWD
         if self.session_id == 0:
             self.last_zxid = 0
         if self.state is KeeperState.EXPIRED_SESSION:
@@ -362,8 +368,12 @@ class Session:
             self.phase = PH_IDLE
             self.finished = True
             return
+        if resp.session_id != self.session_id:
+            self._ro_session = bool(resp.read_only)
         self.session_id, self.passwd = resp.session_id, resp.passwd
         self.negotiated_timeout_ms = resp.time_out
+        if not resp.read_only:
+            self.seen_rw = True
         if self._abandoning:
             self._send(Pending(ser.Close(), None))
             self.phase = PH_CLOSING

@@ -1,0 +1,297 @@
+"""Pieces shared by the handlers: the async result base class, decorators, socket helpers.
+
+Public: :class:`AsyncResult`, :func:`capture_exceptions`, :func:`wrap`. The other helpers are
+internal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import socket
+import time
+from collections.abc import Callable, Generator
+from typing import Any, Generic, TypeVar
+
+from kazoo.exceptions import ConfigurationError
+
+__all__ = ["AsyncResult", "capture_exceptions", "wrap"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_ResultCallback = Callable[["AsyncResult[Any]"], Any]
+
+
+class AsyncResult(Generic[T]):
+    """A value or an exception, set once, that threads (or greenlets) can wait for.
+
+    :param handler: the handler; linked callbacks are queued on its completion worker with
+        ``handler.completion_queue.put(fn)``.
+    :param condition_factory: makes the condition variable guarding the result (e.g.
+        ``threading.Condition``).
+    :param timeout_factory: the exception class raised by :meth:`get` on timeout, built from a
+        message (the handler's ``timeout_exception``).
+
+    :meth:`set` and :meth:`set_exception` are cheap (one acquire of the condition, a notify,
+    and callbacks queued only when some are linked); the first of them wins and later calls
+    are ignored.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_callbacks",
+        "_condition",
+        "_handler",
+        "_ready",
+        "_timeout_factory",
+        "_waiters",
+        "exception",
+        "value",
+    )
+
+    def __init__(
+        self,
+        handler: Any,
+        condition_factory: Callable[[], Any],
+        timeout_factory: Callable[[str], BaseException],
+    ) -> None:
+        self._handler = handler
+        self._condition = condition_factory()
+        self._timeout_factory = timeout_factory
+        self._ready = False
+        #: Callbacks linked with rawlink (kept after they ran, so a second link is a no-op).
+        self._callbacks: list[_ResultCallback] | None = None
+        #: Zero-argument hooks run in the setter's thread (asyncio hand-over).
+        self._waiters: list[Callable[[], Any]] | None = None
+        self.value: T | None = None
+        self.exception: BaseException | None = None
+
+    def __repr__(self) -> str:
+        if not self._ready:
+            state = "pending"
+        elif self.exception is not None:
+            state = f"failed: {type(self.exception).__name__}"
+        else:
+            state = "done"
+        return f"<{type(self).__name__} {state} at {id(self):#x}>"
+
+    # -- state -------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """``True`` once a value or an exception has been set."""
+        return self._ready
+
+    def successful(self) -> bool:
+        """``True`` when ready and no exception was set."""
+        return self._ready and self.exception is None
+
+    # -- setting (I/O owner, hot path) -----------------------------------------------------
+
+    def set(self, value: T | None = None) -> None:
+        """Store ``value`` and wake waiters; ignored if the result is already set."""
+        self._settle(value, None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        """Store ``exception`` (raised by :meth:`get`); ignored if already set."""
+        self._settle(None, exception)
+
+    def _settle(self, value: T | None, exception: BaseException | None) -> None:
+        with self._condition:
+            if self._ready:
+                return
+            self.value = value
+            self.exception = exception
+            self._ready = True
+            self._condition.notify_all()
+            callbacks = tuple(self._callbacks) if self._callbacks else None
+            waiters = self._waiters
+        if callbacks or waiters:
+            self._fire(callbacks, waiters)
+
+    def _fire(
+        self,
+        callbacks: tuple[_ResultCallback, ...] | None,
+        waiters: list[Callable[[], Any]] | None,
+    ) -> None:
+        if waiters:
+            for hook in waiters:
+                hook()
+        if callbacks:
+            put = self._handler.completion_queue.put
+            for callback in callbacks:
+                put(functools.partial(callback, self))
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """Return the value or raise the stored exception.
+
+        Waits up to ``timeout`` seconds (``None``: for ever) when ``block``.
+
+        :raises: the handler's ``timeout_exception`` when not ready in time (at once when
+            ``block`` is false).
+        """
+        if not self._ready:
+            if block:
+                self._wait(timeout)
+            if not self._ready:
+                raise self._timeout_factory("Timed out waiting for the result")
+        if self.exception is not None:
+            raise self.exception
+        return self.value  # type: ignore[return-value]
+
+    def get_nowait(self) -> T:
+        """``get(block=False)``."""
+        return self.get(block=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until ready or ``timeout`` seconds have passed; return :meth:`ready`."""
+        if not self._ready:
+            self._wait(timeout)
+        return self._ready
+
+    def _wait(self, timeout: float | None) -> None:
+        with self._condition:
+            if timeout is None:
+                while not self._ready:
+                    self._condition.wait()
+                return
+            deadline = time.monotonic() + timeout
+            while not self._ready:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._condition.wait(remaining)
+
+    # -- callbacks ---------------------------------------------------------------------------
+
+    def rawlink(self, callback: _ResultCallback) -> None:
+        """Run ``callback(self)`` once when ready, on the handler's completion worker.
+
+        Queued at once if already ready. Linking the same callback again is a no-op.
+        """
+        with self._condition:
+            if self._callbacks is None:
+                self._callbacks = []
+            elif callback in self._callbacks:
+                return
+            self._callbacks.append(callback)
+            ready = self._ready
+        if ready:
+            self._handler.completion_queue.put(functools.partial(callback, self))
+
+    def unlink(self, callback: _ResultCallback) -> None:
+        """Remove ``callback`` if it is linked and has not run yet."""
+        with self._condition:
+            if self._callbacks and callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    # -- asyncio -----------------------------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await result`` from a coroutine, without blocking the event loop.
+
+        The outcome is handed to the awaiting loop with ``loop.call_soon_threadsafe`` from
+        whichever thread sets it. Cancelling the awaiting task does not affect the result.
+        """
+        if not self._ready:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            hook = functools.partial(_wake_future, loop, future)
+            with self._condition:
+                if not self._ready:
+                    if self._waiters is None:
+                        self._waiters = []
+                    self._waiters.append(hook)
+                    pending = True
+                else:
+                    pending = False
+            if pending:
+                yield from future.__await__()
+        return self.get(block=False)
+
+
+def _wake_future(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+    """Runs in the setter's thread: tell the awaiting loop the result is ready."""
+    try:
+        loop.call_soon_threadsafe(_resolve_future, future)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        log.debug("event loop closed before an awaited result was set")
+
+
+def _resolve_future(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a cancelled awaiter leaves a cancelled future
+        future.set_result(None)
+
+
+def capture_exceptions(
+    async_result: Any,
+) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
+    """Decorator: an exception raised by the function becomes ``async_result.set_exception``.
+
+    The decorated function returns what the function returned, or ``None`` after an
+    exception.
+    """
+
+    def capture(function: Callable[..., R]) -> Callable[..., R | None]:
+        @functools.wraps(function)
+        def captured_function(*args: Any, **kwargs: Any) -> R | None:
+            try:
+                return function(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - handed to the result
+                async_result.set_exception(exc)
+                return None
+
+        return captured_function
+
+    return capture
+
+
+def wrap(async_result: Any) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
+    """Decorator: a non-``None`` return value is ``set`` on ``async_result``, an exception
+    becomes ``set_exception``."""
+
+    def capture(function: Callable[..., R]) -> Callable[..., R | None]:
+        @capture_exceptions(async_result)
+        @functools.wraps(function)
+        def captured_function(*args: Any, **kwargs: Any) -> R:
+            value = function(*args, **kwargs)
+            if value is not None:
+                async_result.set(value)
+            return value
+
+        return captured_function
+
+    return capture
+
+
+# -- sockets (internal) --------------------------------------------------------------------
+
+
+def create_tcp_connection(
+    module: Any,
+    address: tuple[str, int],
+    timeout: float | None = None,
+) -> socket.socket:
+    """Connect a TCP socket of ``module`` (``socket`` or a green twin) to ``address``.
+
+    The socket comes back connected, with ``TCP_NODELAY`` set and ``timeout`` applied as
+    its timeout (the driver switches it to the mode it needs).
+    """
+    sock: socket.socket = module.create_connection(address, timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def check_tls_supported(use_ssl: bool) -> None:
+    """Raise :class:`ConfigurationError` when TLS is asked for (not implemented yet)."""
+    if use_ssl:
+        raise ConfigurationError("TLS is not supported yet")
