@@ -239,7 +239,7 @@ class Builders:
         if not prefix.startswith("/"):
             raise ValueError("prefix must start with '/'")
         chroot = self.paths.chroot
-        server_prefix = chroot + prefix if chroot else prefix
+        server_prefix = (chroot if prefix == "/" else chroot + prefix) if chroot else prefix
         unchroot = self.paths.client
 
         def post(paths: list[str]) -> list[str]:
@@ -270,8 +270,11 @@ class Builders:
     # -- multi-step operations, as generators of ops ------------------------
 
     def ensure_path(self, path: str, acl: Any = None) -> OpGenerator:
-        self.paths.server(path)  # validate before anything is sent
-        acl_list = self._acl(acl)
+        """Validate now (raising), then return the steps that make ``path``."""
+        self.paths.server(path)
+        return self._ensure_path(path, self._acl(acl))
+
+    def _ensure_path(self, path: str, acl_list: list[ACL]) -> OpGenerator:
         stat = yield self.exists(path)
         if stat is not None:
             return True
@@ -280,7 +283,12 @@ class Builders:
     def _create_parents_and(self, path: str, acl: list[ACL]) -> OpGenerator:
         """Create ``path`` and any missing ancestors; ``True`` if it already existed."""
         if path == "/":
-            return True
+            if not self.paths.chroot:
+                return True
+            try:  # the chroot node itself
+                return (yield self.create(path, b"", acl))
+            except NodeExistsError:
+                return True
         try:
             return (yield self.create(path, b"", acl))
         except NodeExistsError:
@@ -305,8 +313,12 @@ class Builders:
         return (yield op)
 
     def delete_recursive(self, path: str) -> OpGenerator:
-        """Delete ``path`` and everything below it, depth first; ``True``."""
+        """Validate now (raising), then return the steps that delete ``path``'s tree."""
         self.paths.server(path)
+        return self._delete_tree(path)
+
+    def _delete_tree(self, path: str) -> OpGenerator:
+        """Delete ``path`` and everything below it, depth first; ``True``."""
         for _attempt in range(10):
             try:
                 children = yield self.get_children(path)
@@ -314,7 +326,9 @@ class Builders:
                 return True
             base = "" if path == "/" else path
             for child in children:
-                yield from self.delete_recursive(f"{base}/{child}")
+                if not base and child == "zookeeper" and not self.paths.chroot:
+                    continue  # the server's own subtree cannot be deleted
+                yield from self._delete_tree(f"{base}/{child}")
             if path == "/":
                 return True
             try:

@@ -317,6 +317,8 @@ class KazooClient:
             if not driver.join(bound):
                 raise WriterNotClosedException("the connection did not close in time")
             self._connection = None
+            if self._client_state is not KeeperState.CLOSED:  # e.g. after AUTH_FAILED
+                self._on_keeper_state(KeeperState.CLOSED)
 
     def restart(self) -> None:
         """``stop()`` then ``start()``."""
@@ -352,6 +354,8 @@ class KazooClient:
         pending = Pending(op.request, handle, op.post, op.watch)
         if driver is None:
             handle.set_exception(ConnectionClosedError("Connection has been closed"))
+        elif self._client_state is KeeperState.AUTH_FAILED:
+            handle.set_exception(AuthFailedError("authentication failed"))
         else:
             driver.submit(pending)
         return handle

@@ -83,7 +83,7 @@ class KazooRetry:
     """
 
     #: Monotonic clock used for ``deadline`` (tests replace it on the instance).
-    _clock: Callable[[], float] = staticmethod(time.monotonic)
+    _clock: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
 
     def __init__(
         self,

@@ -20,7 +20,12 @@ from collections import deque
 from typing import Any
 
 from kazoo import _fourletter
-from kazoo.exceptions import ConnectionClosedError, ConnectionDropped, KazooException
+from kazoo.exceptions import (
+    AuthFailedError,
+    ConnectionClosedError,
+    ConnectionDropped,
+    KazooException,
+)
 from kazoo.protocol.session import EV_RESULT, EV_WATCH, Pending, Session
 from kazoo.protocol.states import Callback, KeeperState
 from kazoo.retry import KazooRetry, RetryFailedError
@@ -324,7 +329,10 @@ class Driver:
             except IndexError:
                 return
             if isinstance(item, Pending) and item.handle is not None:
-                item.handle.set_exception(ConnectionClosedError("Connection has been closed"))
+                if self.session.state is KeeperState.AUTH_FAILED:
+                    item.handle.set_exception(AuthFailedError("authentication failed"))
+                else:
+                    item.handle.set_exception(ConnectionClosedError("Connection has been closed"))
 
     def _close_sockets(self) -> None:
         self._finished = True

@@ -148,7 +148,7 @@ class SequentialThreadingHandler:
             self._finalizer = weakref.finalize(
                 self, _signal_stop, self.callback_queue, self.completion_queue
             )
-            self._finalizer.atexit = False
+            self._finalizer.atexit = False  # type: ignore[misc]
 
     @staticmethod
     def _spawn_worker(work: queue.SimpleQueue[Any], kind: str) -> threading.Thread:

@@ -134,7 +134,9 @@ class Session:
         self._last_heard = 0.0  # last frame from any server on this session
         self._handshake_deadline = 0.0
         self._ping_outstanding = False
-        self._abandoning = False  # closing a session given up by the LOST timer
+        # (id, password) of a session given up by the LOST timer, closed on the
+        # next connection that reaches a server before a new session is made
+        self._abandon: tuple[int, bytes] | None = None
         self._close_pending: Pending | None = None
         self.auth_eof_strikes = 0
         self.finished = False  # the current connection should be closed by the driver
@@ -176,6 +178,7 @@ class Session:
         self._ping_outstanding = False
         self._last_recv = self._last_send = now
         self._handshake_deadline = now + handshake_timeout
+        self.out = []  # nothing of a dead connection goes out on this one
         if self.session_id and self._ro_session and not self.seen_rw:
             # A session made on a read-only server is local to it: start a
             # fresh one until a read-write server has been reached once.
@@ -184,13 +187,9 @@ class Session:
             self.last_zxid = 0
         if self.state is KeeperState.EXPIRED_SESSION:
             self._transition("dropped")
+        session_id, passwd = self._abandon or (self.session_id, self.passwd)
         req = ser.Connect(
-            0,
-            self.last_zxid,
-            self.requested_timeout_ms,
-            self.session_id,
-            self.passwd,
-            self.read_only,
+            0, self.last_zxid, self.requested_timeout_ms, session_id, passwd, self.read_only
         )
         return ser.encode_connect(req)
 
@@ -200,8 +199,12 @@ class Session:
         self.phase = PH_IDLE
         self.finished = False
         for pending in self.inflight:
-            self._fail(pending, ConnectionLoss("connection lost"))
+            if pending is not self._close_pending:  # _closed() answers that one
+                self._fail(pending, ConnectionLoss("connection lost"))
         self.inflight.clear()
+        if self._abandon is not None and was != PH_IDLE:
+            self._abandon = None  # one try to close it; the server expires it anyway
+            return
         if self.auth_waiters:
             self.auth_eof_strikes += 1
             if self.auth_eof_strikes >= 2 or any(h is not None for h in self.auth_waiters):
@@ -209,10 +212,6 @@ class Session:
                 return
         self.auth_waiters.clear()
         if was == PH_CLOSING:
-            if self._abandoning:
-                self._abandoning = False
-                self.session_id, self.passwd = 0, _ZERO_PASSWD
-                return
             self._closed()
             return
         if self.state in _CONNECTED_STATES:
@@ -252,7 +251,7 @@ class Session:
     def submit(self, pending: Pending) -> None:
         """Take a request from a caller: send it now or keep it for later."""
         state = self.state
-        if state is KeeperState.CLOSED or self.phase == PH_CLOSING:
+        if state is KeeperState.CLOSED or (self.phase == PH_CLOSING and self._abandon is None):
             self._fail(pending, ConnectionClosedError("Connection has been closed"))
         elif state is KeeperState.AUTH_FAILED:
             self._fail(pending, AuthFailedError("authentication failed"))
@@ -336,8 +335,9 @@ class Session:
     def expire_by_timer(self, now: float) -> None:
         """The client-side LOST timer fired: give the session up."""
         log.warning("no server reachable for the session timeout: session considered lost")
+        abandoned = (self.session_id, self.passwd)
         self._expired()
-        self._abandoning = True  # try to close it if a server answers
+        self._abandon = abandoned
         self._last_heard = now
 
     # -- incoming bytes ------------------------------------------------
@@ -357,13 +357,16 @@ class Session:
 
     def _on_connect_response(self, payload: bytes, now: float) -> None:
         resp = ser.parse_connect_response(payload)
-        if resp.time_out <= 0:
-            if self._abandoning:
-                self._abandoning = False
-                self.session_id, self.passwd = 0, _ZERO_PASSWD
+        if self._abandon is not None:
+            if resp.time_out > 0:  # it still lives: close it, then make a new one
+                self._send(Pending(ser.Close(), None))
+                self.phase = PH_CLOSING
+            else:
+                self._abandon = None
                 self.phase = PH_IDLE
                 self.finished = True
-                return
+            return
+        if resp.time_out <= 0:
             self._expired()
             self.phase = PH_IDLE
             self.finished = True
@@ -374,10 +377,6 @@ class Session:
         self.negotiated_timeout_ms = resp.time_out
         if not resp.read_only:
             self.seen_rw = True
-        if self._abandoning:
-            self._send(Pending(ser.Close(), None))
-            self.phase = PH_CLOSING
-            return
         self._ro_connection = bool(resp.read_only)
         self.phase = PH_AUTH
         for scheme, credential in list(self.auth_data):
@@ -470,9 +469,8 @@ class Session:
         self.events.append((EV_RESULT, pending.handle, value, None))
 
     def _close_reply(self, pending: Pending) -> None:
-        if self._abandoning:
-            self._abandoning = False
-            self.session_id, self.passwd = 0, _ZERO_PASSWD
+        if self._abandon is not None:
+            self._abandon = None
             self.phase = PH_IDLE
             self.finished = True
             return

@@ -214,7 +214,7 @@ def test_registration_order_across_kinds() -> None:
     assert reg.fire(DELETED, "/n") == ["c", "p", "d", "r", "e"]
 
 
-# --------------------------------------------------------------------------- dedupe / discard / count
+# ---------------------------------------------------------- dedupe / discard / count
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,101 @@
+"""Read-only mode against a real ensemble that loses its quorum and gets it back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NotReadOnlyCallError
+from kazoo.protocol.states import KazooState, KeeperState
+from kazoo.testing._process import claim_port_base
+from kazoo.testing.common import ZookeeperCluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ro_cluster() -> Iterator[ZookeeperCluster]:
+    claim = claim_port_base(3)
+    cluster = ZookeeperCluster(
+        size=3,
+        port_offset=claim.base,
+        configuration_entries=[
+            "localSessionsEnabled=true",
+            "localSessionsUpgradingEnabled=true",
+        ],
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.terminate()
+        claim.release()
+
+
+def _hosts(cluster: ZookeeperCluster) -> str:
+    return ",".join(f"{host}:{port}" for host, port in (m.address for m in cluster))
+
+
+def _wait_keeper_state(client: KazooClient, wanted: KeeperState, timeout: float) -> bool:
+    done = threading.Event()
+
+    def listener(_state: KazooState) -> None:
+        if client.client_state is wanted:
+            done.set()
+
+    client.add_listener(listener)
+    try:
+        return client.client_state is wanted or done.wait(timeout)
+    finally:
+        client.remove_listener(listener)
+
+
+def test_read_only_then_back_to_read_write(ro_cluster: ZookeeperCluster) -> None:
+    writer = KazooClient(_hosts(ro_cluster), timeout=10)
+    writer.start()
+    try:
+        writer.ensure_path("/ro")
+        writer.set("/ro", b"before")
+    finally:
+        writer.stop()
+        writer.close()
+
+    survivor, *others = list(ro_cluster)
+    for member in others:
+        member.stop()
+    client = KazooClient(
+        ",".join(f"{host}:{port}" for host, port in (m.address for m in [survivor, *others])),
+        timeout=10,
+        read_only=True,
+    )
+    try:
+        client.start(timeout=30)
+        assert client.client_state is KeeperState.CONNECTED_RO
+        assert client.state is KazooState.CONNECTED
+        data, _stat = client.get("/ro")
+        assert data == b"before"
+        with pytest.raises(NotReadOnlyCallError):
+            client.set("/ro", b"during")
+
+        moved = threading.Event()
+
+        def on_state(_state: KazooState) -> None:
+            if client.client_state is KeeperState.CONNECTED:
+                moved.set()
+
+        client.add_listener(on_state)
+        for member in others:
+            member.run()
+        assert moved.wait(60), "the client did not move to a read-write server"
+        assert client.client_state is KeeperState.CONNECTED
+        client.set("/ro", b"after")
+        assert client.get("/ro")[0] == b"after"
+    finally:
+        for member in others:
+            if not member.running:
+                member.run()
+        client.stop()
+        client.close()
