@@ -40,8 +40,12 @@ def drain_callbacks(handler: SequentialThreadingHandler) -> None:
     assert done.wait(WAIT)
 
 
+WORKER_NAMES = ("kazoo-watch-worker", "kazoo-completion-worker")
+
+
 def kazoo_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("kazoo-")}
+    """The handler's worker threads (other kazoo threads, e.g. the test harness's, aside)."""
+    return {t for t in threading.enumerate() if t.name.startswith(WORKER_NAMES)}
 
 
 def test_class_attributes() -> None:
