@@ -17,6 +17,7 @@ import uuid
 
 from kazoo.client import KazooClient, KazooState, WatchedEvent
 from kazoo.exceptions import BadVersionError, RolledBackError, RuntimeInconsistency
+from kazoo.protocol.states import AddWatchMode, WatcherType
 
 WATCH_TIMEOUT = 10.0
 _step = 0
@@ -105,6 +106,24 @@ def tour(zk: KazooClient) -> None:
     check(isinstance(results[2], RuntimeInconsistency), "third result is RuntimeInconsistency")
     check(zk.exists(f"{config}/never-created") is None, "rolled-back create left a node")
     show("nothing was applied: exists('.../never-created') -> None")
+
+    step("a recursive watch: add_watch(path, fn, PERSISTENT_RECURSIVE) sees the whole subtree")
+    seen: list[WatchedEvent] = []
+    three = threading.Event()
+
+    def on_tree(event: WatchedEvent) -> None:
+        seen.append(event)
+        if len(seen) >= 3:
+            three.set()
+
+    zk.add_watch(config, on_tree, AddWatchMode.PERSISTENT_RECURSIVE)
+    zk.create(f"{config}/feature/x", b"1", makepath=True)
+    zk.set(f"{config}/feature/x", b"2")
+    check(three.wait(WATCH_TIMEOUT), "recursive watch did not fire three times")
+    for event in seen[:3]:
+        show(f"watch fired: type={event.type}, path={event.path!r}")
+    show("it stays armed (no re-registration); remove_all_watches() ends it")
+    zk.remove_all_watches(config, WatcherType.ANY)
 
     step(f"delete({greeting!r}), then delete({root!r}, recursive=True)")
     show(f"-> {zk.delete(greeting)!r}")
