@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -292,7 +293,13 @@ class KazooClient:
     def start(self, timeout: float = 15) -> None:
         """Connect, waiting up to ``timeout`` seconds for CONNECTED."""
         event = self.start_async()
-        event.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:  # a connection that comes and goes before we look does not count
+            left = deadline - time.monotonic()
+            if event.wait(timeout=max(left, 0.0)) and self.connected:
+                break
+            if left <= 0:
+                break
         if not self.connected:
             self.stop()
             self.close()

@@ -138,6 +138,7 @@ class Session:
         # next connection that reaches a server before a new session is made
         self._abandon: tuple[int, bytes] | None = None
         self._close_pending: Pending | None = None
+        self._closing_since: float | None = None  # when a closeSession was first waited on
         self.auth_eof_strikes = 0
         self.finished = False  # the current connection should be closed by the driver
         self._ro_connection = False  # the server of this connection is read-only
@@ -179,6 +180,7 @@ class Session:
         self._last_recv = self._last_send = now
         self._handshake_deadline = now + handshake_timeout
         self.out = []  # nothing of a dead connection goes out on this one
+        self._closing_since = None
         if self.session_id and self._ro_session and not self.seen_rw:
             # A session made on a read-only server is local to it: start a
             # fresh one until a read-write server has been reached once.
@@ -303,6 +305,9 @@ class Session:
         t = self.timeout_s
         ping_at = self._last_send + t / 3.0
         read_deadline = self._last_recv + t * 2.0 / 3.0
+        if self.phase == PH_CLOSING:
+            since = self._closing_since
+            return min(read_deadline, since + t * 2.0 / 3.0 if since is not None else ping_at)
         return min(ping_at, read_deadline)
 
     def check_timers(self, now: float) -> None:
@@ -316,6 +321,11 @@ class Session:
         t = self.timeout_s
         if now - self._last_recv >= t * 2.0 / 3.0:
             raise ConnectionDropped(f"nothing received for {now - self._last_recv:.1f} s")
+        if self.phase == PH_CLOSING:
+            if self._closing_since is None:
+                self._closing_since = now
+            elif now - self._closing_since >= t * 2.0 / 3.0:
+                raise ConnectionDropped("no reply to closeSession")
         if now - self._last_send >= t / 3.0 and self.phase != PH_CLOSING:
             if not self._ping_outstanding:
                 self._ping_outstanding = True
