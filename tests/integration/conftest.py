@@ -92,6 +92,15 @@ class Helpers:
                 return member
         raise AssertionError(f"no member serves {address}")
 
+    @classmethod
+    def follower(cls, cluster: Any) -> tuple[Any, str]:
+        """A follower, and a host string naming every other member."""
+        for member in cluster:
+            if cls.mode(member) == "follower":
+                rest = ",".join(f"{m.host}:{m.client_port}" for m in cluster if m is not member)
+                return member, rest
+        raise AssertionError("the ensemble has no follower")
+
     @staticmethod
     def mode(member: Any, timeout: float = 5.0) -> str:
         """``leader``, ``follower`` or ``standalone`` from the member's ``srvr`` reply."""

@@ -195,22 +195,13 @@ def test_watches_survive_a_dropped_connection(zk_client: KazooClient, make_clien
     assert child.items == [ev(EventType.CHILD, "/w")]
 
 
-def _follower(cluster, helpers):
-    """A follower, and a host string naming every other member."""
-    for member in cluster:
-        if helpers.mode(member) == "follower":
-            rest = ",".join(f"{m.host}:{m.client_port}" for m in cluster if m is not member)
-            return member, rest
-    raise AssertionError("the ensemble has no follower")
-
-
 def test_missed_changes_arrive_after_reconnect(
     cluster_guard, chroot: str, make_client, helpers
 ) -> None:
     """The first client is cut off (its only server paused) while a second client
     changes the nodes; after reconnecting with the same session, each watch fires
     with the change it missed (SetWatches catch-up), once."""
-    member, rest = _follower(cluster_guard, helpers)
+    member, rest = helpers.follower(cluster_guard)
     first = make_client(
         f"{member.host}:{member.client_port}{chroot}",
         connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5},
@@ -254,7 +245,7 @@ def test_missed_changes_arrive_after_reconnect(
 def test_watches_survive_a_server_restart_with_the_same_session(
     cluster_guard, chroot: str, make_client, helpers
 ) -> None:
-    member, rest = _follower(cluster_guard, helpers)
+    member, rest = helpers.follower(cluster_guard)
     first = make_client(
         f"{member.host}:{member.client_port}{chroot}",
         connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5},

@@ -28,18 +28,10 @@ def ev(kind: EventType, path: str) -> WatchedEvent:
     return WatchedEvent(kind, CONNECTED, path)
 
 
-def _follower(cluster, helpers):
-    for member in cluster:
-        if helpers.mode(member) == "follower":
-            rest = ",".join(f"{m.host}:{m.client_port}" for m in cluster if m is not member)
-            return member, rest
-    raise AssertionError("the ensemble has no follower")
-
-
 def test_recursive_watch_survives_a_server_restart(
     cluster_guard, chroot: str, make_client, helpers
 ) -> None:
-    member, rest = _follower(cluster_guard, helpers)
+    member, rest = helpers.follower(cluster_guard)
     watcher = make_client(
         f"{member.host}:{member.client_port}{chroot}",
         connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5},
