@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple
 
 from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
 from kazoo.protocol import serialization as ser
-from kazoo.protocol.paths import validate_path
+from kazoo.protocol.paths import unchroot, validate_path
 from kazoo.protocol.states import AddWatchMode, WatcherType
 from kazoo.protocol.watches import WatchKind
 from kazoo.security import ACL
@@ -53,13 +53,7 @@ class Paths:
         return chroot if path == "/" else chroot + path
 
     def client(self, path: str) -> str:
-        chroot = self.chroot
-        if not chroot or not path.startswith(chroot):
-            return path
-        rest = path[len(chroot) :]
-        if not rest:
-            return "/"
-        return rest if rest[0] == "/" else path
+        return unchroot(self.chroot, path)
 
 
 # -- argument checks ---------------------------------------------------------

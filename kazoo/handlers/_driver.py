@@ -109,9 +109,7 @@ class Driver:
                     self._backoff()
         except Exception:  # never leave callers hanging on a dead loop
             log.exception("the connection loop failed; stopping the client")
-            if session.state is not KeeperState.CLOSED:
-                session.phase = 0
-                session.close(None)
+            session.abort()
         finally:
             self._deliver()
             self._close_sockets()
@@ -212,7 +210,7 @@ class Driver:
                 out = session.take_output(now)
                 if out:
                     sock.sendall(out)
-                if session.phase >= 2:
+                if session.handshake_done:
                     got_through = True
                 if session.events:
                     self._deliver()

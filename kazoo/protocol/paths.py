@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["basename", "isabs", "join", "normpath", "validate_path"]
+__all__ = ["basename", "isabs", "join", "normpath", "unchroot", "validate_path"]
 
 #: Code points ZooKeeper refuses in a path: C0 controls, DEL and C1 controls, surrogates and
 #: the private-use area, U+FFF0-U+FFFF, and everything outside the BMP.
@@ -89,3 +89,14 @@ def validate_path(path: str, sequential: bool = False) -> None:
             f"invalid path {path!r}: forbidden character U+{ord(bad.group()):04X} "
             f"at index {bad.start()}"
         )
+
+
+def unchroot(chroot: str, path: str) -> str:
+    """Strip ``chroot`` from a server path: the chroot itself is ``/``, a path
+    outside it comes back unchanged."""
+    if not chroot or not path.startswith(chroot):
+        return path
+    rest = path[len(chroot) :]
+    if not rest:
+        return "/"
+    return rest if rest[0] == "/" else path

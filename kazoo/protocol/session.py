@@ -35,6 +35,7 @@ from kazoo.exceptions import (
 from kazoo.protocol import serialization as ser
 from kazoo.protocol._jute import Reader
 from kazoo.protocol.framing import FrameReader
+from kazoo.protocol.paths import unchroot
 from kazoo.protocol.states import EVENT_TYPE_MAP, EventType, KeeperState, WatchedEvent
 from kazoo.protocol.watches import WatchKind, WatchRegistry
 
@@ -144,7 +145,7 @@ class Session:
         self._ro_connection = False  # the server of this connection is read-only
         self._ro_session = False  # the session was made by a read-only server
         self.seen_rw = False  # a read-write server has accepted this client
-        self._resumed = False  # a session was made before (its watches get re-armed)
+        self._resumed = False  # this connection resumed the session (watches get re-armed)
 
     # -- state machine -------------------------------------------------
 
@@ -232,16 +233,20 @@ class Session:
         self._closed()
         return False
 
+    @property
+    def handshake_done(self) -> bool:
+        """True once the current connection got a ConnectResponse."""
+        return self.phase >= PH_AUTH
+
+    def abort(self) -> None:
+        """End at once, without a closeSession (the I/O owner is failing)."""
+        if self.state is not KeeperState.CLOSED:
+            self._closed()
+
     def _closed(self) -> None:
         self.phase = PH_IDLE
         self.finished = True
-        exc = ConnectionLoss("the client was stopped")
-        for pending in self.inflight:
-            self._fail(pending, exc)
-        for pending in self.queued:
-            self._fail(pending, exc)
-        self.inflight.clear()
-        self.queued.clear()
+        self._fail_all(ConnectionLoss("the client was stopped"))
         self._drain_watches(KeeperState.CLOSED)
         if self._close_pending is not None:
             self.events.append((EV_RESULT, self._close_pending.handle, True, None))
@@ -381,7 +386,8 @@ class Session:
             self.phase = PH_IDLE
             self.finished = True
             return
-        if resp.session_id != self.session_id:
+        self._resumed = resp.session_id == self.session_id
+        if not self._resumed:
             self._ro_session = bool(resp.read_only)
         self.session_id, self.passwd = resp.session_id, resp.passwd
         self.negotiated_timeout_ms = resp.time_out
@@ -418,12 +424,11 @@ class Session:
     def _persistent_rearmed(self) -> list[tuple[Any, ...]]:
         """A NONE event for each persistent watcher re-armed on a resumed session."""
         if not self._resumed:
-            self._resumed = True
             return []
         out: list[tuple[Any, ...]] = []
         kinds = (WatchKind.PERSISTENT, WatchKind.PERSISTENT_RECURSIVE)
         for watcher, _kind, path in self.watches.registrations(*kinds):
-            event = WatchedEvent(EventType.NONE, self.state, self._unchroot(path))
+            event = WatchedEvent(EventType.NONE, self.state, unchroot(self.chroot, path))
             out.append((EV_WATCH, watcher, event))
         return out
 
@@ -525,7 +530,7 @@ class Session:
         watchers = self.watches.fire(etype, path)
         if not watchers:
             return
-        event = WatchedEvent(event_type, self.state, self._unchroot(path))
+        event = WatchedEvent(event_type, self.state, unchroot(self.chroot, path))
         for watcher in watchers:
             self.events.append((EV_WATCH, watcher, event))
 
@@ -560,7 +565,6 @@ class Session:
         self._fail_all(SessionExpiredError("the session has expired"))
         self.session_id, self.passwd = 0, _ZERO_PASSWD
         self.negotiated_timeout_ms = 0
-        self._resumed = False
         self._transition("expired")
         self._drain_watches(KeeperState.EXPIRED_SESSION)
 
@@ -574,16 +578,3 @@ class Session:
         self.finished = True
         self._transition("auth_failed")
         self._drain_watches(KeeperState.AUTH_FAILED)
-
-    # -- helpers -------------------------------------------------------
-
-    def _unchroot(self, path: str) -> str:
-        chroot = self.chroot
-        if not chroot or not path.startswith(chroot):
-            return path
-        rest = path[len(chroot) :]
-        if not rest:
-            return "/"
-        if rest[0] != "/":
-            return path
-        return rest

@@ -1260,6 +1260,30 @@ def test_close_fails_requests_still_in_flight() -> None:
     assert s.state is KS.CLOSED
 
 
+def test_close_fails_an_add_auth_still_waiting_for_its_reply() -> None:
+    s = connected()
+    h, out = submit(s, builders().auth("digest", "alice:secret"), "auth")
+    assert out[0].xid == -4
+    close = Handle("close")
+    s.close(close)
+    (sent_close,) = sent(s.take_output(0))
+    serve(s, reply(sent_close.xid, 2, 0))
+    assert results(s)[close] == (True, None)
+    value, exc = results(s)[h]  # answered, never left waiting
+    assert value is None and isinstance(exc, ConnectionLoss)
+
+
+def test_abort_ends_at_once_without_a_close_session() -> None:
+    s = connected()
+    h, _ = submit(s, builders().get("/a"), "a")
+    s.abort()
+    assert s.take_output(0) == b""
+    assert s.state is KS.CLOSED and s.finished
+    assert isinstance(results(s)[h][1], ConnectionLoss)
+    s.abort()  # a second abort does nothing
+    assert states(s) == [KS.CLOSED]
+
+
 def test_submit_before_start_is_connection_closed() -> None:
     s = new_session()
     h = Handle("h")
