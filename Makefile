@@ -4,6 +4,7 @@
 #   test    ruff, mypy, then the whole pytest suite (real ZooKeeper via kazoo.testing)
 #   tour    examples/tour.py against a throwaway local ZooKeeper
 #   lint    ruff + mypy only
+#   bench   benchmarks/ against a throwaway local ZooKeeper (ratios to a raw-socket ceiling)
 #   clean   remove the venv, caches and build output
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.kazoo-installed
 PYTEST_ARGS ?=
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: setup system-deps test lint tour clean
+.PHONY: setup system-deps test lint tour bench clean
 
 setup: system-deps $(STAMP)
 
@@ -62,7 +63,7 @@ $(STAMP): pyproject.toml setup.py
 	@touch $(STAMP)
 
 lint: setup
-	$(VBIN)/ruff check kazoo tests
+	$(VBIN)/ruff check kazoo tests benchmarks examples
 	$(VBIN)/mypy kazoo
 
 test: lint
@@ -70,6 +71,9 @@ test: lint
 
 tour: setup
 	$(VBIN)/python -m kazoo.testing.tour_runner examples/tour.py
+
+bench: setup
+	$(VBIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
