@@ -8,11 +8,15 @@
   :class:`AwaitFacade` (coroutine methods over a blocking client's awaitable results,
   watch callbacks and listeners handed to the loop), so the async flavour of every
   recipe runs from day one.
+* ``faults`` (cutting a client off one follower, severing, expiring a session through other
+  members), ``cluster_guard``, ``chroot`` and ``recorder`` (a recording callable): for the
+  watcher and cache tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Awaitable, Iterator
 from typing import Any, Callable
@@ -175,3 +179,116 @@ def wait() -> float:
 
 
 __all__ = ["AwaitFacade", "WAIT", "threading"]
+
+
+# --------------------------------------------------------------------------- real faults
+# (added for the watcher and cache tests; self-contained)
+
+
+class Faults:
+    """Cutting a client off from the ensemble, as in tests/integration/conftest.py."""
+
+    @staticmethod
+    def mode(member: Any, timeout: float = 5.0) -> str:
+        """``leader``, ``follower`` or ``standalone`` from the member's ``srvr`` reply."""
+        with socket.create_connection(member.address, timeout=timeout) as sock:
+            sock.sendall(b"srvr")
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        for line in reply.decode("utf-8", "replace").splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return "unknown"
+
+    @classmethod
+    def follower(cls, cluster: Any) -> tuple[Any, str]:
+        """A follower, and a host string naming every other member."""
+        for member in cluster:
+            if cls.mode(member) == "follower":
+                rest = ",".join(f"{m.host}:{m.client_port}" for m in cluster if m is not member)
+                return member, rest
+        raise AssertionError("the ensemble has no follower")
+
+    @classmethod
+    def cut_off(
+        cls, cluster: Any, chroot: str, make: Callable[..., KazooClient]
+    ) -> tuple[KazooClient, KazooClient, Any, str]:
+        """``(client, other, member, rest)``: a client that can reach one follower only
+        (reconnecting fast), a client on the other members, the follower, their hosts."""
+        member, rest = cls.follower(cluster)
+        client = make(
+            f"{member.host}:{member.client_port}{chroot}",
+            connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5},
+        )
+        return client, make(rest + chroot), member, rest
+
+    @staticmethod
+    def sever(client: KazooClient) -> None:
+        """Shut the client's live TCP connection down from outside (no waiting)."""
+        sock = client._connection._socket  # type: ignore[union-attr]
+        assert sock is not None, "the client has no live connection"
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    @staticmethod
+    def expire_via(client_id: tuple[int, bytes], hosts: str) -> None:
+        """End a session on the server through ``hosts`` (the client need not be reachable)."""
+        from kazoo.testing._faults import _close_session_on_server
+
+        addresses = [(h, int(p)) for h, p in (item.split(":") for item in hosts.split(","))]
+        assert _close_session_on_server(addresses, client_id[0], client_id[1], WAIT)
+
+
+@pytest.fixture
+def faults() -> type[Faults]:
+    return Faults
+
+
+@pytest.fixture
+def chroot(zk_hosts: str) -> str:
+    """The chroot of this test's ``zk_hosts``."""
+    return zk_hosts[zk_hosts.index("/") :]
+
+
+@pytest.fixture
+def cluster_guard(zookeeper_cluster: Any) -> Iterator[Any]:
+    """The cluster; every member a test paused or stopped is brought back afterwards."""
+    yield zookeeper_cluster
+    for member in zookeeper_cluster:
+        if member.paused:
+            member.resume()
+    for member in zookeeper_cluster:
+        if not member.running:
+            member.run()
+    for member in zookeeper_cluster:
+        member.wait_serving(60.0)
+
+
+class Recorder:
+    """A callable that records its calls (argument tuples) and lets tests wait for them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.threads: list[str] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, *args: Any) -> None:
+        with self._cond:
+            self.calls.append(args)
+            self.threads.append(threading.current_thread().name)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = WAIT) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.calls), timeout)
+
+    def wait_count(self, count: int, timeout: float = WAIT) -> bool:
+        return self.wait_for(lambda calls: len(calls) >= count, timeout)
+
+
+@pytest.fixture
+def recorder() -> type[Recorder]:
+    return Recorder
