@@ -1,0 +1,408 @@
+"""Locks: ``Lock``, ``ReadLock``, ``WriteLock`` and ``Semaphore`` (API §2.10, §3.4).
+
+One contender algorithm serves the three lock kinds; they differ only in the marker of their
+node and in which markers block them:
+
+===========  =====================================  ==================================
+kind         node                                   blocked by lower-sequenced
+===========  =====================================  ==================================
+Lock         ``path/<uuid4 hex>__lock__<seq>``      ``__lock__`` + ``extra_lock_patterns``
+WriteLock    ``path/<uuid4 hex>__lock__<seq>``      ``__lock__``, ``__rlock__`` (+ extra)
+ReadLock     ``path/<uuid4 hex>__rlock__<seq>``     ``__lock__`` (+ extra)
+===========  =====================================  ==================================
+
+A contender creates its ephemeral-sequential node, lists the children, and either holds the
+lock (no blocking node sorts before its own, by ``seq % 2**32``) or watches its predecessor
+only (the nearest blocking node before it) and looks again when that changes or the
+connection state does. The node of a failed, cancelled, timed-out or non-blocking attempt is
+always removed. ``Semaphore``'s algorithm is in :mod:`kazoo.recipe._semaphore`.
+
+Every class comes as a blocking class (``Lock``) for :class:`~kazoo.client.KazooClient` and
+an asyncio class (``AsyncLock``) for :class:`~kazoo.aio.AsyncKazooClient`, from one source.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from kazoo.exceptions import (
+    CancelledError,
+    ConnectionClosedError,
+    ConnectionLoss,
+    LockTimeout,
+    NoNodeError,
+    SessionExpiredError,
+)
+from kazoo.protocol.paths import validate_path
+from kazoo.recipe._lockbase import (
+    LOSS_PAUSE,
+    Budget,
+    HeldNode,
+    Steps,
+    create_node,
+    find_prefixed,
+    owned,
+    read_identifiers,
+    wait_connected,
+    wait_for,
+)
+from kazoo.recipe._naming import order_key, split_at_marker
+from kazoo.recipe._runtime import Async, Blocking, Call, Sleep, op
+from kazoo.recipe._semaphore import _SemaphoreCore
+
+__all__ = [
+    "AsyncLock",
+    "AsyncReadLock",
+    "AsyncSemaphore",
+    "AsyncWriteLock",
+    "Lock",
+    "ReadLock",
+    "Semaphore",
+    "WriteLock",
+]
+
+LOCK_MARKER = "__lock__"
+READ_MARKER = "__rlock__"
+
+
+class _Attempt:
+    """State of one ``acquire`` call: our node's unique prefix and name, the wake event."""
+
+    __slots__ = ("prefix", "name", "unsure", "blocking", "ephemeral", "budget", "timeout", "wake")
+
+    def __init__(
+        self, marker: str, blocking: bool, ephemeral: bool, timeout: float | None, wake: Any
+    ) -> None:
+        self.prefix = uuid.uuid4().hex + marker
+        self.name: str | None = None
+        self.unsure = False  # a create may have been applied although we did not hear of it
+        self.blocking = blocking
+        self.ephemeral = ephemeral
+        self.timeout = timeout
+        self.budget = Budget(timeout)
+        self.wake = wake
+
+    def renew(self, marker: str) -> None:
+        """Start over with a new node (the old one belonged to an ended session)."""
+        self.prefix = uuid.uuid4().hex + marker
+        self.name = None
+        self.unsure = False
+
+    def on_watch(self, event: Any) -> None:
+        self.wake.set()
+
+
+class _LockCore(HeldNode):
+    """The lock algorithm; combined with :class:`Blocking` or :class:`Async`."""
+
+    _marker = LOCK_MARKER
+    _blockers: tuple[str, ...] = (LOCK_MARKER,)
+
+    def __init__(
+        self,
+        client: Any,
+        path: str,
+        identifier: Any = None,
+        extra_lock_patterns: Iterable[str] = (),
+    ) -> None:
+        self._check_client(client)  # type: ignore[attr-defined]
+        validate_path(path)
+        patterns = tuple(extra_lock_patterns)
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern:
+                raise ValueError(f"extra lock patterns must be non-empty str, not {pattern!r}")
+        self.client = client
+        self.path = path
+        self.identifier = identifier
+        self.data = str(identifier or "").encode("utf-8")
+        self.extra_lock_patterns = patterns
+        self.cancelled = False
+        self._blocking_markers = tuple(dict.fromkeys(self._blockers + patterns))
+        self._markers = tuple(dict.fromkeys((self._marker, *self._blocking_markers)))
+        self._slot = [True]  # holds a token while no acquire runs and the lock is not held
+        # set when the token comes back; asyncio's is made on the loop (Python 3.9 binds it)
+        self._free: Any = None if self.is_async else self._event()
+        self._attempt: _Attempt | None = None
+        self._init_held()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} path={self.path!r} acquired={self.is_acquired}>"
+
+    @property
+    def node(self) -> str | None:
+        """Name of our node while held (or while contending), else ``None``."""
+        holds = self._holds[:]
+        if holds:
+            return holds[0].path.rsplit("/", 1)[-1]
+        attempt = self._attempt
+        return attempt.name if attempt is not None else None
+
+    def cancel(self) -> None:
+        """Make a blocked ``acquire()`` stop with ``CancelledError``; its node is removed."""
+        self.cancelled = True
+        for event in (self._wake, self._free):
+            if event is not None:
+                event.set()
+
+    # -- acquire -------------------------------------------------------------------------
+
+    def _acquire(
+        self, blocking: bool = True, timeout: float | None = None, ephemeral: bool = True
+    ) -> Steps:
+        """Take the lock; ``True`` when held.
+
+        ``blocking=False``: one look, ``False`` if taken. ``timeout``: a total budget;
+        ``LockTimeout`` when it runs out while waiting for the holder, ``False`` when it went
+        on connection trouble. ``ephemeral=False``: a persistent node that survives the
+        session. Not re-entrant: on an object that already holds the lock a blocking call
+        waits for its release (``False`` on timeout), a non-blocking one returns ``False``.
+        ``cancel()`` makes a waiting call raise ``CancelledError``. Whatever ends an attempt
+        without the lock, its node is removed.
+        """
+        self.cancelled = False
+        return (yield from self._acquire_steps(blocking, timeout, ephemeral))
+
+    acquire = op(_acquire)
+
+    def _acquire_steps(self, blocking: bool, timeout: float | None, ephemeral: bool) -> Steps:
+        wake = self._event()
+        attempt = _Attempt(self._marker, blocking, ephemeral, timeout, wake)
+        if not (yield from self._claim(blocking, attempt.budget)):
+            return False
+        self._wake, self._attempt = wake, attempt
+        self.client.add_listener(self._on_session)
+
+        def give_up() -> Steps:
+            if attempt.name is not None or attempt.unsure:
+                yield from self._remove_node(
+                    self.path, attempt.name, attempt.prefix, attempt.ephemeral
+                )
+
+        def finish(got: bool) -> None:
+            self._wake = self._attempt = None
+            if not got:
+                self._unclaim()
+
+        return (yield from self._guarded(self._contend(attempt), give_up, finish))
+
+    def _claim(self, blocking: bool, budget: Budget) -> Steps:
+        """Take this object's token: not re-entrant, a held object is waited for."""
+        if self._free is None:
+            self._free = self._event()
+        free = self._free
+        while True:
+            free.clear()
+            self._check_cancelled()
+            try:
+                self._slot.pop()
+                return True
+            except IndexError:
+                pass
+            if not blocking or not (yield from wait_for(free, budget.left())):
+                return False
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled:
+            raise CancelledError(f"acquiring the lock {self.path} was cancelled")
+
+    def _unclaim(self) -> None:
+        self.client.remove_listener(self._on_session)
+        self._slot.append(True)
+        if self._free is not None:
+            self._free.set()
+
+    def _hold_ended(self) -> None:
+        self._unclaim()
+
+    def _contend(self, attempt: _Attempt) -> Steps:
+        while True:
+            self._check_cancelled()
+            budget, check = attempt.budget, self._check_cancelled
+            waited = wait_connected(self.client, attempt.wake, budget, check)
+            if not (yield from waited):
+                return False  # the budget went on connection trouble
+            try:
+                outcome = yield from self._round(attempt)
+            except ConnectionClosedError:
+                raise
+            except ConnectionLoss:
+                yield Sleep(attempt.budget.pause(LOSS_PAUSE))
+                continue
+            except SessionExpiredError:
+                continue  # LOST: look again on the new session (an ephemeral node is gone)
+            if outcome is not None:
+                return outcome
+
+    def _round(self, attempt: _Attempt) -> Steps:
+        """One look: ``True`` held, ``False`` taken (non-blocking), ``None`` look again."""
+        if attempt.name is None and not attempt.unsure:
+            attempt.unsure = True
+            created = yield from create_node(
+                self.client,
+                self.path + "/" + attempt.prefix,
+                self.data,
+                ephemeral=attempt.ephemeral,
+                sequence=True,
+            )
+            attempt.name = created.rsplit("/", 1)[-1]
+        try:
+            children = yield Call(self.client.get_children, self.path)
+        except NoNodeError:
+            children = []
+        entries = self._sorted(children)
+        attempt.name = find_prefixed([name for _, name, _ in entries], attempt.prefix)
+        attempt.unsure = False
+        if attempt.name is None:
+            return None  # gone (session ended, or deleted by someone): create it again
+        predecessor = self._predecessor(entries, attempt.name)
+        if predecessor is None:
+            return (yield from self._take(attempt))
+        if not attempt.blocking:
+            return False
+        attempt.wake.clear()
+        self._check_cancelled()  # after the clear: a cancel() from now on sets `wake` again
+        path = self.path + "/" + predecessor
+        if (yield Call(self.client.exists, path, watch=attempt.on_watch)) is None:
+            return None
+        if not (yield from wait_for(attempt.wake, attempt.budget.left())):
+            raise LockTimeout(
+                f"failed to acquire the lock {self.path} within {attempt.timeout} seconds"
+            )
+        return None
+
+    def _take(self, attempt: _Attempt) -> Steps:
+        """No blocker before us: hold the lock if the node is (still) ours."""
+        assert attempt.name is not None
+        path = self.path + "/" + attempt.name
+        stat = yield Call(self.client.exists, path)
+        if stat is None:
+            attempt.name = None
+            return None
+        if attempt.ephemeral and not owned(self.client, stat):
+            if self.client.client_id is not None:
+                attempt.renew(self._marker)  # a node of an ended session: not ours any more
+            return None
+        self._start_hold(path, stat, attempt.ephemeral)
+        return True
+
+    def _sorted(self, children: list[str]) -> list[tuple[int, str, str]]:
+        """``(order key, name, marker)`` of the contender nodes, in acquisition order."""
+        entries = []
+        for name in children:
+            split = split_at_marker(name, self._markers)
+            if split is not None:
+                marker, seq = split
+                entries.append((order_key(seq), name, marker))
+        entries.sort()
+        return entries
+
+    def _predecessor(self, entries: list[tuple[int, str, str]], mine: str) -> str | None:
+        """The nearest node before ``mine`` that blocks this kind of lock."""
+        predecessor = None
+        for _key, name, marker in entries:
+            if name == mine:
+                break
+            if marker in self._blocking_markers:
+                predecessor = name
+        return predecessor
+
+    # -- the rest ------------------------------------------------------------------------
+
+    release = op(HeldNode._release)
+
+    def _contenders(self) -> Steps:
+        """Identifiers of all contenders (this kind and the ones blocking it), in order."""
+        try:
+            children = yield Call(self.client.retry, self.client.get_children, self.path)
+        except NoNodeError:
+            return []
+        names = [name for _, name, _ in self._sorted(children)]
+        return (yield from read_identifiers(self.client, self.path, names))
+
+    contenders = op(_contenders)
+
+
+class _ReadMarkers:
+    _marker = READ_MARKER
+    _blockers: tuple[str, ...] = (LOCK_MARKER,)
+
+
+class _WriteMarkers:
+    _marker = LOCK_MARKER
+    _blockers: tuple[str, ...] = (LOCK_MARKER, READ_MARKER)
+
+
+class Lock(_LockCore, Blocking):
+    """Exclusive lock for :class:`~kazoo.client.KazooClient` (``client.Lock(path, id)``).
+
+    ``acquire(blocking=True, timeout=None, ephemeral=True)`` → bool, ``release()`` → bool,
+    ``cancel()``, ``contenders()`` → list of identifiers; ``with lock:`` acquires and
+    releases (``__enter__`` returns the lock).
+    """
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+class ReadLock(_ReadMarkers, Lock):
+    """Shared lock: blocked only by lower write-lock nodes."""
+
+
+class WriteLock(_WriteMarkers, Lock):
+    """Exclusive lock that also waits for lower read-lock nodes."""
+
+
+class AsyncLock(_LockCore, Async):
+    """Exclusive lock for :class:`~kazoo.aio.AsyncKazooClient`: the same methods as
+    coroutines (``cancel()`` and the attributes stay plain); ``async with lock:``."""
+
+    async def __aenter__(self) -> AsyncLock:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.release()
+
+
+class AsyncReadLock(_ReadMarkers, AsyncLock):
+    """Asyncio :class:`ReadLock`."""
+
+
+class AsyncWriteLock(_WriteMarkers, AsyncLock):
+    """Asyncio :class:`WriteLock`."""
+
+
+class Semaphore(_SemaphoreCore, Blocking):
+    """Up to ``max_leases`` holders, for :class:`~kazoo.client.KazooClient`.
+
+    ``acquire(blocking=True, timeout=None)`` → bool, ``release()`` → bool, ``cancel()``,
+    ``lease_holders()``; ``with semaphore:``.
+    """
+
+    _lock_class = Lock
+
+    def __enter__(self) -> Semaphore:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+class AsyncSemaphore(_SemaphoreCore, Async):
+    """Asyncio :class:`Semaphore`; ``async with semaphore:``."""
+
+    _lock_class = AsyncLock
+
+    async def __aenter__(self) -> AsyncSemaphore:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.release()
