@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from kazoo import _fourletter
-from kazoo._ops import Builders, Op, OpGenerator, Paths
+from kazoo._clientbase import ClientBase
+from kazoo._ops import Op, OpGenerator
 from kazoo._transaction import TransactionRequest
 from kazoo.exceptions import (
     AuthFailedError,
@@ -30,10 +31,8 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers._driver import Driver
 from kazoo.handlers.threading import SequentialThreadingHandler
-from kazoo.hosts import collect_hosts
 from kazoo.interfaces import IAsyncResult
-from kazoo.protocol.paths import validate_path
-from kazoo.protocol.session import Pending, Session
+from kazoo.protocol.session import Pending
 from kazoo.protocol.states import (
     Callback,
     EventType,
@@ -41,7 +40,6 @@ from kazoo.protocol.states import (
     KeeperState,
     WatchedEvent,
     ZnodeStat,
-    to_kazoo_state,
 )
 from kazoo.retry import KazooRetry
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, ClientInfo
@@ -69,19 +67,10 @@ __all__ = [
     "WriterNotClosedException",
 ]
 
-log = logging.getLogger(__name__)
-
-_RETRY_DEFAULTS = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 3600}
-_DEPRECATED_RETRY_KWARGS = {
-    "max_retries": "max_tries",
-    "retry_delay": "delay",
-    "retry_backoff": "backoff",
-    "retry_max_delay": "max_delay",
-}
 Watcher = Callable[[WatchedEvent], Any]
 
 
-class KazooClient:
+class KazooClient(ClientBase):
     """A ZooKeeper client (see the API contract for every member)."""
 
     def __init__(
@@ -111,162 +100,59 @@ class KazooClient:
         if isinstance(handler, type):
             raise ConfigurationError("handler must be an instance, not a class")
         self.handler = handler if handler is not None else SequentialThreadingHandler()
-        self.logger = logger if logger is not None else log
-        self.hosts: list[tuple[str, int]] = []
-        self.chroot = ""
-        self.set_hosts(hosts)
-        self._timeout = float(timeout)
-        self._initial_client_id = client_id
-        self.default_acl = default_acl
-        self.read_only = read_only
-        self.randomize_hosts = randomize_hosts
-        self.max_frame_size = int(max_frame_size)
-        self.auth_data: set[tuple[str, str]] = set()
-        sasl_options = self._take_auth_data(auth_data, sasl_options)
-        if sasl_options is not None:
-            raise ConfigurationError("SASL authentication is not supported yet")
-        if use_ssl:
-            raise ConfigurationError("TLS connections are not supported yet")
-        self._tls = (keyfile, keyfile_password, certfile, ca, verify_certs, check_hostname)
-        self._connection_retry, self._retry = self._retry_policies(
-            connection_retry, command_retry, kwargs
+        super().__init__(
+            hosts,
+            timeout,
+            client_id,
+            default_acl,
+            auth_data,
+            sasl_options,
+            read_only,
+            randomize_hosts,
+            connection_retry,
+            command_retry,
+            logger,
+            use_ssl,
+            (keyfile, keyfile_password, certfile, ca, verify_certs, check_hostname),
+            max_frame_size,
+            kwargs,
         )
-        self.state_listeners: set[Callable[[KazooState], Any]] = set()
-        self._state = KazooState.LOST
-        self._client_state = KeeperState.CLOSED
         self._live = self.handler.event_object()
         self._lifecycle = threading.RLock()
         self._connection: Driver | None = None
-        self._session: Session | None = None
-        self._ops = Builders(Paths(self.chroot), self._default_acl)
 
-    # -- construction helpers -------------------------------------------
+    # -- flavour hooks of ClientBase --------------------------------------
 
-    def _take_auth_data(self, auth_data: Any, sasl_options: Any) -> Any:
-        for scheme, credential in auth_data or ():
-            if scheme == "sasl":
-                warnings.warn(
-                    "passing SASL credentials in auth_data is deprecated; use sasl_options",
-                    DeprecationWarning,
-                    stacklevel=3,
-                )
-                if sasl_options is not None:
-                    raise ConfigurationError(
-                        "give SASL credentials once: auth_data or sasl_options"
-                    )
-                user, _, password = credential.partition(":")
-                sasl_options = {"mechanism": "DIGEST-MD5", "username": user, "password": password}
-                continue
-            if not isinstance(scheme, str) or not isinstance(credential, str):
-                raise TypeError("auth_data entries must be (scheme, credential) strings")
-            self.auth_data.add((scheme, credential))
-        return sasl_options
-
-    def _retry_policies(
-        self, connection_retry: Any, command_retry: Any, kwargs: dict[str, Any]
-    ) -> tuple[KazooRetry, KazooRetry]:
-        legacy: dict[str, Any] = {}
-        for name in list(kwargs):
-            if name not in _DEPRECATED_RETRY_KWARGS:
-                raise TypeError(f"KazooClient got an unexpected keyword argument {name!r}")
-            warnings.warn(
-                f"{name} is deprecated; pass a retry policy", DeprecationWarning, stacklevel=3
+    def _check_retry(self, policy: KazooRetry) -> None:
+        if policy.sleep_func is not self.handler.sleep_func:
+            raise ConfigurationError(
+                "the retry policy's sleep_func must be the handler's sleep_func"
             )
-            legacy[_DEPRECATED_RETRY_KWARGS[name]] = kwargs.pop(name)
 
-        def build(value: Any) -> KazooRetry:
-            if isinstance(value, KazooRetry):
-                if value.sleep_func is not self.handler.sleep_func:
-                    raise ConfigurationError(
-                        "the retry policy's sleep_func must be the handler's sleep_func"
-                    )
-                return value
-            options: dict[str, Any] = dict(_RETRY_DEFAULTS)
-            options.update(legacy)
-            options.update(value or {})
-            options["sleep_func"] = self.handler.sleep_func
-            return KazooRetry(**options)
-
-        return build(connection_retry), build(command_retry)
-
-    def _default_acl(self) -> Sequence[ACL]:
-        return self.default_acl if self.default_acl is not None else OPEN_ACL_UNSAFE
-
-    # -- properties -----------------------------------------------------
-
-    @property
-    def state(self) -> KazooState:
-        return self._state
-
-    @property
-    def client_state(self) -> KeeperState:
-        return self._client_state
-
-    @property
-    def client_id(self) -> tuple[int, bytes] | None:
-        session = self._session
-        if session is not None and self._live.is_set():
-            return (session.session_id, session.passwd)
-        return None
+    def _retry_sleep_func(self) -> Callable[[float], Any]:
+        return self.handler.sleep_func
 
     @property
     def connected(self) -> bool:
         return bool(self._live.is_set())
 
-    @property
-    def last_zxid(self) -> int:
-        return self._session.last_zxid if self._session is not None else 0
-
-    def __repr__(self) -> str:
-        return f"<KazooClient hosts={self.hosts!r} chroot={self.chroot!r} state={self._state}>"
-
-    # -- state ------------------------------------------------------------
-
-    def _on_keeper_state(self, keeper: KeeperState) -> None:
-        """Called by the I/O owner on every change of the client state."""
-        self._client_state = keeper
-        if keeper in (KeeperState.CONNECTED, KeeperState.CONNECTED_RO):
+    def _set_live(self, live: bool) -> None:
+        if live:
             self._live.set()
         else:
             self._live.clear()
-        new = to_kazoo_state(keeper, self._state)
-        if new is self._state:
-            return
-        self._state = new
-        self.logger.info("zookeeper connection state changed: %s", new)
-        self.handler.dispatch_callback(Callback("state", self._call_listeners, (new,)))
+
+    def _announce(self, state: KazooState) -> None:
+        self.handler.dispatch_callback(Callback("state", self._call_listeners, (state,)))
 
     def _call_listeners(self, state: KazooState) -> None:
         for listener in list(self.state_listeners):
             try:
-                if listener(state) is True:
-                    self.state_listeners.discard(listener)
+                self._listener_returned(listener, listener(state))
             except Exception:
                 self.logger.exception("a state listener raised")
 
-    def add_listener(self, listener: Callable[[KazooState], Any]) -> None:
-        """Call ``listener(state)`` on every change of :attr:`state`."""
-        if not callable(listener):
-            raise ConfigurationError("listener must be callable")
-        self.state_listeners.add(listener)
-
-    def remove_listener(self, listener: Callable[[KazooState], Any]) -> None:
-        self.state_listeners.discard(listener)
-
     # -- lifecycle -------------------------------------------------------
-
-    def set_hosts(self, hosts: str | Sequence[str], randomize_hosts: bool | None = None) -> None:
-        """Use a new host list from the next connect pass on."""
-        parsed, chroot = collect_hosts(hosts)
-        chroot = chroot or ""
-        if chroot:
-            validate_path(chroot)
-        if self.hosts and chroot != self.chroot:
-            raise ConfigurationError("set_hosts cannot change the chroot")
-        self.chroot = chroot
-        self.hosts = list(parsed)
-        if randomize_hosts is not None:
-            self.randomize_hosts = randomize_hosts
 
     def start_async(self) -> Any:
         """Begin connecting; return the event that is set while connected."""
@@ -275,18 +161,7 @@ class KazooClient:
             if driver is not None and driver.alive:
                 return self._live
             self.handler.start()
-            client_id = self._initial_client_id
-            self._initial_client_id = None
-            session = Session(
-                timeout_ms=int(self._timeout * 1000),
-                read_only=bool(self.read_only),
-                max_frame_size=self.max_frame_size,
-                chroot=self.chroot,
-                client_id=client_id,
-                auth_data=self.auth_data,
-            )
-            self._session = session
-            self._connection = Driver(self, session)
+            self._connection = Driver(self, self._new_session())
             self._connection.start()
             return self._live
 
@@ -348,23 +223,17 @@ class KazooClient:
         self.stop()
         self.close()
 
-    def unchroot(self, path: str) -> str:
-        """Strip the chroot from a server path."""
-        return self._ops.paths.client(path)
-
     # -- submission ----------------------------------------------------------
 
     def _submit_op(self, op: Op, handle: Any = None) -> Any:
         if handle is None:
             handle = self.handler.async_result()
         driver = self._connection
-        pending = Pending(op.request, handle, op.post, op.watch)
-        if driver is None:
-            handle.set_exception(ConnectionClosedError("Connection has been closed"))
-        elif self._client_state is KeeperState.AUTH_FAILED:
-            handle.set_exception(AuthFailedError("authentication failed"))
+        refusal = self._refusal()
+        if driver is None or refusal is not None:
+            handle.set_exception(refusal)
         else:
-            driver.submit(pending)
+            driver.submit(Pending(op.request, handle, op.post, op.watch))
         return handle
 
     def _run_steps(self, steps: OpGenerator) -> Any:

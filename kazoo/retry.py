@@ -11,14 +11,15 @@ loop (the client's reconnect loop, the asyncio client):
 * :meth:`KazooRetry._begin` -- reset the counters and start the deadline clock;
 * :meth:`KazooRetry._next_sleep` -- account one failed attempt and return how long to wait
   before the next one (raises :class:`RetryFailedError` when the policy is used up);
-* :meth:`KazooRetry._sleep` -- sleep with ``sleep_func``, polling ``interrupt``.
+* :meth:`KazooRetry._sleep` -- sleep with ``sleep_func``, polling ``interrupt``;
+  :meth:`KazooRetry._sleep_steps` gives the same sleep as pieces for an ``await`` loop.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 from kazoo.exceptions import (
@@ -193,9 +194,18 @@ class KazooRetry:
 
         :raises InterruptedError: when ``interrupt`` returns true (``__cause__`` = ``cause``).
         """
+        for chunk in self._sleep_steps(seconds, cause):
+            self.sleep_func(chunk)
+
+    def _sleep_steps(self, seconds: float, cause: BaseException | None = None) -> Iterator[float]:
+        """The pieces a sleep of ``seconds`` is made of, polling ``interrupt`` before each
+        (one piece without ``interrupt``). An asyncio caller awaits each piece itself.
+
+        :raises InterruptedError: when ``interrupt`` returns true (``__cause__`` = ``cause``).
+        """
         interrupt = self.interrupt
         if interrupt is None:
-            self.sleep_func(seconds)
+            yield seconds
             return
         full, rest = divmod(seconds, _INTERRUPT_POLL)
         chunks = [_INTERRUPT_POLL] * int(full)
@@ -204,7 +214,7 @@ class KazooRetry:
         for chunk in chunks:
             if interrupt():
                 _raise(InterruptedError("Retry interrupted"), cause)
-            self.sleep_func(chunk)
+            yield chunk
 
 
 def _raise(error: RetryFailedError, cause: BaseException | None) -> NoReturn:

@@ -12,7 +12,6 @@ in a read is decoded before the next ``select``.
 from __future__ import annotations
 
 import logging
-import random
 import selectors
 import socket
 import time
@@ -26,9 +25,9 @@ from kazoo.exceptions import (
     ConnectionDropped,
     KazooException,
 )
-from kazoo.protocol.session import EV_RESULT, EV_WATCH, Pending, Session
+from kazoo.handlers import _policy
+from kazoo.protocol.session import Pending, Session
 from kazoo.protocol.states import Callback, KeeperState
-from kazoo.retry import KazooRetry, RetryFailedError
 
 log = logging.getLogger("kazoo.client")
 
@@ -36,8 +35,6 @@ RECV_SIZE = 256 * 1024
 _FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
 _STOP = object()
 _RW_FOUND = object()
-_PROBE_FIRST = 0.5  # seconds before the first read-write probe, doubled up to _PROBE_MAX
-_PROBE_MAX = 60.0
 
 
 class Driver:
@@ -59,7 +56,7 @@ class Driver:
         self._address: tuple[str, int] | None = None
         self._thread: Any = None
         self._done = self.handler.event_object()
-        self._retry: KazooRetry | None = None  # backoff state while no server answers
+        self._pacing = _policy.Backoff(client._connection_retry)
         self._finished = False
         self._addresses: list[tuple[str, int]] = []
         self._rw_address: tuple[str, int] | None = None
@@ -120,12 +117,12 @@ class Driver:
         addresses = self._resolve()
         if not addresses:
             return False
-        rw, self._rw_address = self._rw_address, None
-        if rw in addresses:  # a probe found a read-write server: try it first
-            addresses.remove(rw)
-            addresses.insert(0, rw)
+        rw, self._rw_address = self._rw_address, None  # found by a probe: tried first
+        addresses = _policy.order_addresses(addresses, self.client.randomize_hosts, rw)
         self._addresses = addresses
-        timeout = self.session.timeout_s / len(addresses)
+        timeout, handshake_timeout = _policy.connect_timeouts(
+            self.session.timeout_s, len(addresses)
+        )
         for address in addresses:
             if self._stop_requested or self.session.state in _FINAL:
                 return True
@@ -133,8 +130,8 @@ class Driver:
             sock = self._open(address, timeout)
             if sock is None:
                 continue
-            if self._serve(sock, address, timeout):
-                self._retry = None
+            if self._serve(sock, address, handshake_timeout):
+                self._pacing.reset()
                 return True
         return False
 
@@ -146,12 +143,7 @@ class Driver:
             except OSError as exc:
                 log.warning("cannot resolve %s: %s", host, exc)
                 continue
-            for _family, _type, _proto, _name, sockaddr in infos:
-                addr = (str(sockaddr[0]), int(sockaddr[1]))
-                if addr not in out:
-                    out.append(addr)
-        if self.client.randomize_hosts:
-            random.shuffle(out)
+            _policy.add_addresses(out, infos)
         return out
 
     def _open(self, address: tuple[str, int], timeout: float) -> socket.socket | None:
@@ -164,12 +156,8 @@ class Driver:
 
     def _backoff(self) -> None:
         """Sleep between passes (interruptibly); give up when the retry policy says so."""
-        if self._retry is None:
-            self._retry = self.client._connection_retry.copy()
-            self._retry._begin()
-        try:
-            sleep = self._retry._next_sleep()
-        except RetryFailedError:
+        sleep = self._pacing.next_sleep()
+        if sleep is None:
             log.warning("connection retries exhausted; stopping the client")
             self.session.close(None)
             return
@@ -189,15 +177,15 @@ class Driver:
             self.session.expire_by_timer(now)
             self._deliver()
 
-    def _serve(self, sock: socket.socket, address: tuple[str, int], timeout: float) -> bool:
+    def _serve(
+        self, sock: socket.socket, address: tuple[str, int], handshake_timeout: float
+    ) -> bool:
         """Run one connection until it ends; True if the handshake succeeded."""
         session = self.session
         now = time.monotonic()
-        handshake_timeout = min(timeout, 2.0)
         selector = self._selector
         got_through = False
-        probe_wait = _PROBE_FIRST
-        next_probe = now + probe_wait
+        probes = _policy.ProbeSchedule(now)
         self._move_to_rw = False
         try:
             sock.settimeout(max(session.timeout_s * 2.0 / 3.0, 1.0))
@@ -220,11 +208,10 @@ class Driver:
                 if session.state is KeeperState.CONNECTED_RO:
                     if self._move_to_rw:
                         raise ConnectionDropped("a read-write server is available")
-                    if now >= next_probe:
+                    if probes.due(now):
                         self._start_probe(address)
-                        probe_wait = min(probe_wait * 2, _PROBE_MAX)
-                        next_probe = now + probe_wait + random.uniform(0, 0.5)
-                    deadline = min(deadline, next_probe)
+                        probes.advance(now)
+                    deadline = min(deadline, probes.next_at)
                 ready = selector.select(max(deadline - now, 0.0))
                 now = time.monotonic()
                 for key, _ in ready:
@@ -254,7 +241,7 @@ class Driver:
         """Look for a read-write server (``isro``) without blocking the I/O loop."""
         if self._probe_running:
             return
-        others = [a for a in self._addresses if a != current]
+        others = _policy.probe_targets(self._addresses, current)
         if not others:
             return
         self._probe_running = True
@@ -269,7 +256,7 @@ class Driver:
                     )
                 except (OSError, KazooException):
                     continue
-                if answer.strip() == "rw":
+                if _policy.is_read_write(answer):
                     self._rw_address = address
                     self.submit(_RW_FOUND)
                     return
@@ -298,26 +285,12 @@ class Driver:
                 submit(item)
 
     def _deliver(self) -> None:
-        session = self.session
-        events = session.events
-        if not events:
-            return
-        session.events = []
-        dispatch = self.handler.dispatch_callback
-        for event in events:
-            kind = event[0]
-            if kind == EV_RESULT:
-                handle = event[1]
-                if handle is None:
-                    continue
-                if event[3] is None:
-                    handle.set(event[2])
-                else:
-                    handle.set_exception(event[3])
-            elif kind == EV_WATCH:
-                dispatch(Callback("watch", event[1], (event[2],)))
-            else:
-                self.client._on_keeper_state(event[1])
+        if self.session.events:
+            on_state = self.client._on_keeper_state
+            _policy.deliver(self.session, _settle, self._dispatch_watch, on_state)
+
+    def _dispatch_watch(self, watcher: Any, event: Any) -> None:
+        self.handler.dispatch_callback(Callback("watch", watcher, (event,)))
 
     def _fail_leftovers(self) -> None:
         """Fail what was submitted after the loop ended (from any thread)."""
@@ -341,3 +314,10 @@ class Driver:
             pass
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _settle(handle: Any, value: Any, exception: BaseException | None) -> None:
+    if exception is None:
+        handle.set(value)
+    else:
+        handle.set_exception(exception)

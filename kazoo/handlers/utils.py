@@ -211,8 +211,17 @@ class AsyncResult(Generic[T]):
                 else:
                     pending = False
             if pending:
-                yield from future.__await__()
+                try:
+                    yield from future.__await__()
+                finally:
+                    if not future.done() or future.cancelled():  # the awaiter gave up
+                        self._forget_waiter(hook)
         return self.get(block=False)
+
+    def _forget_waiter(self, hook: Callable[[], Any]) -> None:
+        with self._condition:
+            if self._waiters and hook in self._waiters:
+                self._waiters.remove(hook)
 
 
 def _wake_future(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:

@@ -10,11 +10,18 @@ Both are done from outside the client, the way they happen in production:
 They read two private attributes of the client's current connection:
 ``client._connection._socket`` (the live socket, or None) and
 ``client._connection._address`` (its ``(host, port)``).
+
+Both block while they wait for the client's state changes, so for an
+``AsyncKazooClient`` they must run in another thread than its event loop, e.g.
+``await asyncio.to_thread(expire_session, zk)``; called on that loop they raise
+``RuntimeError`` at once instead of waiting for states that cannot come.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Callable, Protocol
@@ -60,10 +67,27 @@ class _StateSequence:
 
 
 def _event_factory(client: Any, event_factory: EventFactory | None) -> EventFactory:
+    _refuse_own_loop(client)
     if event_factory is not None:
         return event_factory
-    factory: EventFactory = client.handler.event_object
+    handler = getattr(client, "handler", None)
+    if handler is None:  # AsyncKazooClient: its listeners run on the loop, we wait here
+        return threading.Event
+    factory: EventFactory = handler.event_object
     return factory
+
+
+def _refuse_own_loop(client: Any) -> None:
+    loop = getattr(client, "_loop", None)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if loop is running:
+        raise RuntimeError(
+            "this blocks until the client changes state; for an AsyncKazooClient run it "
+            "in another thread, e.g. await asyncio.to_thread(expire_session, client)"
+        )
 
 
 def _current_addresses(client: Any) -> list[tuple[str, int]]:

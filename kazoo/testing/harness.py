@@ -10,6 +10,7 @@ changes. Without ``ZOOKEEPER_PORT_OFFSET`` it runs on free, locked ports.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -154,6 +155,15 @@ class _Global:
 
 _lock = threading.RLock()
 _global: _Global | None = None
+
+
+@atexit.register
+def _release_claim_at_exit() -> None:
+    # terminate_global_cluster() keeps the port claim for a restart on the same ports;
+    # at exit its lock files are closed here (not left to the garbage collector).
+    with _lock:
+        if _global is not None and _global.claim is not None:
+            _global.claim.release()
 
 
 def _build_global(config: ClusterConfig) -> _Global:

@@ -6,7 +6,6 @@ The ZooKeeper fixtures themselves (``zookeeper_cluster``, ``zk_hosts``,
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ import pytest
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import Callback
+
+from .. import cluster_helpers
 
 WAIT = 15.0  # upper bound of every wait on a server round trip or an event
 
@@ -72,50 +73,11 @@ class Helpers:
         assert seen.wait(timeout), "the watch barrier did not fire"
         client.delete(marker)
 
-    @staticmethod
-    def sever(client: KazooClient) -> None:
-        """Shut the client's live TCP connection down from outside (no waiting)."""
-        sock: socket.socket | None = client._connection._socket  # type: ignore[union-attr]
-        assert sock is not None, "the client has no live connection"
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    @staticmethod
-    def member_of(cluster: Any, client: KazooClient) -> Any:
-        """The cluster member ``client`` is connected to right now."""
-        address = client._connection._address  # type: ignore[union-attr]
-        assert address is not None, "the client is not connected"
-        for member in cluster:
-            if member.address[1] == address[1]:
-                return member
-        raise AssertionError(f"no member serves {address}")
-
-    @classmethod
-    def follower(cls, cluster: Any) -> tuple[Any, str]:
-        """A follower, and a host string naming every other member."""
-        for member in cluster:
-            if cls.mode(member) == "follower":
-                rest = ",".join(f"{m.host}:{m.client_port}" for m in cluster if m is not member)
-                return member, rest
-        raise AssertionError("the ensemble has no follower")
-
-    @staticmethod
-    def mode(member: Any, timeout: float = 5.0) -> str:
-        """``leader``, ``follower`` or ``standalone`` from the member's ``srvr`` reply."""
-        with socket.create_connection(member.address, timeout=timeout) as sock:
-            sock.sendall(b"srvr")
-            chunks = []
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
-            if line.startswith("Mode:"):
-                return line.split(":", 1)[1].strip()
-        return "unknown"
+    # client-agnostic, shared with the asyncio tests
+    sever = staticmethod(cluster_helpers.sever)
+    member_of = staticmethod(cluster_helpers.member_of)
+    follower = staticmethod(cluster_helpers.follower)
+    mode = staticmethod(cluster_helpers.mode)
 
 
 @pytest.fixture
@@ -144,30 +106,3 @@ def make_client(zk_hosts: str) -> Iterator[Callable[..., KazooClient]]:
                 step()
             except Exception:  # noqa: BLE001 - keep tearing the others down
                 pass
-
-
-@pytest.fixture
-def chroot(zk_hosts: str) -> str:
-    """The chroot of this test's ``zk_hosts``."""
-    return zk_hosts[zk_hosts.index("/") :]
-
-
-@pytest.fixture
-def servers(zk_hosts: str) -> str:
-    """``zk_hosts`` without its chroot."""
-    return zk_hosts[: zk_hosts.index("/")]
-
-
-@pytest.fixture
-def cluster_guard(zookeeper_cluster: Any) -> Iterator[Any]:
-    """The cluster; every member a test paused, stopped or killed is brought back
-    (and waited for) afterwards, even when the test fails."""
-    yield zookeeper_cluster
-    for member in zookeeper_cluster:
-        if member.paused:
-            member.resume()
-    for member in zookeeper_cluster:
-        if not member.running:
-            member.run()
-    for member in zookeeper_cluster:
-        member.wait_serving(60.0)

@@ -422,11 +422,13 @@ def test_expire_session_ends_the_session_on_the_server(zk_hosts: str) -> None:
         b.start()
         a.create("/eph", b"a", ephemeral=True)
         old_session = a.client_id[0]
+        b.sync("/")  # b's member may not have applied a's create yet
         stat = b.exists("/eph")
         assert stat is not None and stat.ephemeralOwner == old_session
 
         expire_session(a, timeout=20)
 
+        b.sync("/")
         assert b.exists("/eph") is None  # the server really ended the session
         assert a.client_id is not None and a.client_id[0] != old_session
         assert log.done.wait(5), log.states  # LOST, then CONNECTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -99,3 +100,47 @@ def test_read_only_then_back_to_read_write(ro_cluster: ZookeeperCluster) -> None
                 member.run()
         client.stop()
         client.close()
+
+
+def test_async_client_read_only_then_back_to_read_write(ro_cluster: ZookeeperCluster) -> None:
+    """The same with AsyncKazooClient: its driver probes ``isro`` over asyncio streams."""
+    from kazoo.aio import AsyncKazooClient
+
+    survivor, *others = list(ro_cluster)
+    hosts = ",".join(f"{host}:{port}" for host, port in (m.address for m in ro_cluster))
+
+    async def scenario() -> None:
+        async with AsyncKazooClient(hosts, timeout=10) as writer:
+            await writer.ensure_path("/aro")
+            await writer.set("/aro", b"before")
+        for member in others:
+            await asyncio.to_thread(member.stop)
+        client = AsyncKazooClient(hosts, timeout=10, read_only=True)
+        moved = asyncio.Event()
+
+        def on_state(_state: KazooState) -> None:
+            if client.client_state is KeeperState.CONNECTED:
+                moved.set()
+
+        try:
+            await client.start(timeout=30)
+            assert client.client_state is KeeperState.CONNECTED_RO
+            assert client.state is KazooState.CONNECTED
+            assert (await client.get("/aro"))[0] == b"before"
+            with pytest.raises(NotReadOnlyCallError):
+                await client.set("/aro", b"during")
+            client.add_listener(on_state)
+            for member in others:
+                await asyncio.to_thread(member.run)
+            await asyncio.wait_for(moved.wait(), 60)
+            await client.set("/aro", b"after")
+            assert (await client.get("/aro"))[0] == b"after"
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 120))
+    finally:
+        for member in others:
+            if not member.running:
+                member.run()

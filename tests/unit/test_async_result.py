@@ -386,3 +386,19 @@ def test_many_awaiters_on_one_result(handler: SequentialThreadingHandler) -> Non
         return await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
 
     assert asyncio.run(main()) == [9] * 5
+
+
+def test_an_awaiter_that_gives_up_leaves_no_hook_behind(
+    handler: SequentialThreadingHandler,
+) -> None:
+    result = handler.async_result()
+
+    async def main() -> None:
+        for _ in range(20):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(result, 0.001)
+
+    asyncio.run(main())
+    assert not result._waiters  # repeated timeouts do not pile hand-over hooks up
+    result.set(3)
+    assert result.get(timeout=0) == 3
