@@ -239,6 +239,11 @@ class KazooClient(ClientBase):
     def _run_steps(self, steps: OpGenerator) -> Any:
         """Run a generator of ops through callbacks; an IAsyncResult of its return."""
         handle = self.handler.async_result()
+        refusal = self._refusal()
+        if refusal is not None:  # no session: the completion worker may not even be running
+            steps.close()
+            handle.set_exception(refusal)
+            return handle
 
         def advance(value: Any = None, error: BaseException | None = None) -> None:
             try:

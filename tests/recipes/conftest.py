@@ -4,10 +4,7 @@
   (stopped and closed after the test).
 * ``aio(body, timeout=60)``: runs ``await body(azk)`` in a fresh event loop with an
   asyncio client on the test's chroot, then checks that no task was left pending.
-  ``azk`` is a :class:`kazoo.aio.AsyncKazooClient` when that module exists, else
-  :class:`AwaitFacade` (coroutine methods over a blocking client's awaitable results,
-  watch callbacks and listeners handed to the loop), so the async flavour of every
-  recipe runs from day one.
+  ``azk`` is a started :class:`kazoo.aio.AsyncKazooClient`.
 * ``faults`` (cutting a client off one follower, severing, expiring a session through other
   members), ``cluster_guard``, ``chroot`` and ``recorder`` (a recording callable): for the
   watcher and cache tests.
@@ -16,15 +13,16 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Awaitable, Iterator
 from typing import Any, Callable
 
 import pytest
 
+from kazoo.aio import AsyncKazooClient
 from kazoo.client import KazooClient
-from kazoo.retry import KazooRetry
+
+from .. import cluster_helpers
 
 WAIT = 15.0
 
@@ -50,119 +48,14 @@ def make_client(zk_hosts: str) -> Iterator[Callable[..., KazooClient]]:
                 pass
 
 
-class _FacadeTransaction:
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def commit(self) -> list[Any]:
-        return await self._inner.commit_async()  # type: ignore[no-any-return]
-
-
-class AwaitFacade:
-    """Stand-in for ``AsyncKazooClient`` until ``kazoo.aio`` exists (test use only)."""
-
-    def __init__(self, client: KazooClient) -> None:
-        self._client = client
-        self._loop = asyncio.get_running_loop()
-        self._listeners: dict[Any, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:  # properties and plain methods
-        return getattr(self._client, name)
-
-    def _on_loop(self, func: Callable[..., Any]) -> Callable[..., None]:
-        loop = self._loop
-
-        def call(*args: Any) -> None:
-            def run() -> None:
-                result = func(*args)
-                if asyncio.iscoroutine(result):
-                    asyncio.ensure_future(result)
-
-            try:
-                loop.call_soon_threadsafe(run)
-            except RuntimeError:  # loop closed
-                pass
-
-        return call
-
-    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("watch") is not None:
-            kwargs["watch"] = self._on_loop(kwargs["watch"])
-        return await getattr(self._client, name + "_async")(*args, **kwargs)
-
-    async def create(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("create", *args, **kwargs)
-
-    async def ensure_path(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("ensure_path", *args, **kwargs)
-
-    async def get(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("get", *args, **kwargs)
-
-    async def get_children(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("get_children", *args, **kwargs)
-
-    async def exists(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("exists", *args, **kwargs)
-
-    async def set(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("set", *args, **kwargs)
-
-    async def delete(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("delete", *args, **kwargs)
-
-    async def sync(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("sync", *args, **kwargs)
-
-    async def add_watch(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._call("add_watch", *args, **kwargs)
-
-    async def retry(self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        policy = KazooRetry(max_tries=20, delay=0.05, max_delay=1.0)
-        policy._begin()
-        while True:
-            try:
-                return await func(*args, **kwargs)
-            except policy.retry_exceptions as exc:
-                await asyncio.sleep(policy._next_sleep(exc))
-
-    def transaction(self) -> _FacadeTransaction:
-        return _FacadeTransaction(self._client.transaction())
-
-    def add_listener(self, listener: Callable[..., Any]) -> None:
-        wrapped = self._listeners.setdefault(listener, self._on_loop(listener))
-        self._client.add_listener(wrapped)
-
-    def remove_listener(self, listener: Callable[..., Any]) -> None:
-        wrapped = self._listeners.pop(listener, None)
-        if wrapped is not None:
-            self._client.remove_listener(wrapped)
-
-
 @pytest.fixture
 def aio(zk_hosts: str) -> Callable[..., Any]:
     """``aio(body, timeout=60)`` → the result of ``await body(azk)`` (see module doc)."""
 
     def run(body: Callable[[Any], Awaitable[Any]], timeout: float = 60.0) -> Any:
         async def main() -> Any:
-            try:
-                from kazoo.aio import AsyncKazooClient  # type: ignore[import-not-found]
-            except ImportError:
-                AsyncKazooClient = None  # noqa: N806
-            if AsyncKazooClient is not None:
-                async with AsyncKazooClient(zk_hosts, timeout=15.0) as azk:
-                    result = await asyncio.wait_for(body(azk), timeout)
-            else:
-                client = KazooClient(zk_hosts, timeout=15.0)
-                await asyncio.get_running_loop().run_in_executor(None, client.start, WAIT)
-                try:
-                    result = await asyncio.wait_for(body(AwaitFacade(client)), timeout)
-                finally:
-                    client.stop()
-                    client.close()
+            async with AsyncKazooClient(zk_hosts, timeout=15.0) as azk:
+                result = await asyncio.wait_for(body(azk), timeout)
             await asyncio.sleep(0)
             left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             assert not left, f"tasks left pending: {left}"
@@ -178,7 +71,7 @@ def wait() -> float:
     return WAIT
 
 
-__all__ = ["AwaitFacade", "WAIT", "threading"]
+__all__ = ["WAIT"]
 
 
 # --------------------------------------------------------------------------- real faults
@@ -188,27 +81,9 @@ __all__ = ["AwaitFacade", "WAIT", "threading"]
 class Faults:
     """Cutting a client off from the ensemble, as in tests/integration/conftest.py."""
 
-    @staticmethod
-    def mode(member: Any, timeout: float = 5.0) -> str:
-        """``leader``, ``follower`` or ``standalone`` from the member's ``srvr`` reply."""
-        with socket.create_connection(member.address, timeout=timeout) as sock:
-            sock.sendall(b"srvr")
-            reply = b""
-            while chunk := sock.recv(65536):
-                reply += chunk
-        for line in reply.decode("utf-8", "replace").splitlines():
-            if line.startswith("Mode:"):
-                return line.split(":", 1)[1].strip()
-        return "unknown"
-
-    @classmethod
-    def follower(cls, cluster: Any) -> tuple[Any, str]:
-        """A follower, and a host string naming every other member."""
-        for member in cluster:
-            if cls.mode(member) == "follower":
-                rest = ",".join(f"{m.host}:{m.client_port}" for m in cluster if m is not member)
-                return member, rest
-        raise AssertionError("the ensemble has no follower")
+    mode = staticmethod(cluster_helpers.mode)
+    follower = staticmethod(cluster_helpers.follower)
+    sever = staticmethod(cluster_helpers.sever)
 
     @classmethod
     def cut_off(
@@ -224,16 +99,6 @@ class Faults:
         return client, make(rest + chroot), member, rest
 
     @staticmethod
-    def sever(client: KazooClient) -> None:
-        """Shut the client's live TCP connection down from outside (no waiting)."""
-        sock = client._connection._socket  # type: ignore[union-attr]
-        assert sock is not None, "the client has no live connection"
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    @staticmethod
     def expire_via(client_id: tuple[int, bytes], hosts: str) -> None:
         """End a session on the server through ``hosts`` (the client need not be reachable)."""
         from kazoo.testing._faults import _close_session_on_server
@@ -245,26 +110,6 @@ class Faults:
 @pytest.fixture
 def faults() -> type[Faults]:
     return Faults
-
-
-@pytest.fixture
-def chroot(zk_hosts: str) -> str:
-    """The chroot of this test's ``zk_hosts``."""
-    return zk_hosts[zk_hosts.index("/") :]
-
-
-@pytest.fixture
-def cluster_guard(zookeeper_cluster: Any) -> Iterator[Any]:
-    """The cluster; every member a test paused or stopped is brought back afterwards."""
-    yield zookeeper_cluster
-    for member in zookeeper_cluster:
-        if member.paused:
-            member.resume()
-    for member in zookeeper_cluster:
-        if not member.running:
-            member.run()
-    for member in zookeeper_cluster:
-        member.wait_serving(60.0)
 
 
 class Recorder:

@@ -173,14 +173,3 @@ def test_budget_spent_on_connection_trouble_returns_false(zk_client, zk_hosts, m
     finally:
         proxy.close()
 
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="client gap: ensure_path / create(makepath=True) on a never-started client wait "
-    "for a completion worker that is not running instead of raising ConnectionClosedError "
-    "(API §2.9); the lock recipes avoid makepath for that reason",
-)
-def test_client_multi_step_ops_fail_at_once_when_never_started(make_client) -> None:
-    client = make_client(start=False)
-    with pytest.raises(ConnectionClosedError):
-        client.ensure_path_async("/a/b").get(timeout=0.5)

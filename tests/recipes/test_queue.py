@@ -432,15 +432,3 @@ def test_async_locking_queue_and_cancellation(aio) -> None:
 
     aio(body)
 
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="client bug: multi-step calls (makepath, ensure_path) on a never-started client "
-    "wait for ever for the handler's completion worker instead of raising "
-    "ConnectionClosedError; the recipes check client_state first to work around it",
-)
-def test_client_makepath_on_a_never_started_client_raises(make_client) -> None:
-    never = make_client(start=False)
-    call = Background(never.ensure_path, "/x")
-    with pytest.raises(ConnectionClosedError):
-        call.get(timeout=2)
