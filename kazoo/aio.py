@@ -52,6 +52,17 @@ from kazoo.protocol.states import (
     ZnodeStat,
 )
 from kazoo.protocol.watches import WatchKind
+from kazoo.recipe.barrier import AsyncBarrier, AsyncDoubleBarrier
+from kazoo.recipe.counter import AsyncCounter
+from kazoo.recipe.election import AsyncElection
+from kazoo.recipe.lock import (
+    AsyncLock,
+    AsyncReadLock,
+    AsyncSemaphore,
+    AsyncWriteLock,
+)
+from kazoo.recipe.party import AsyncParty, AsyncShallowParty
+from kazoo.recipe.queue import AsyncLockingQueue, AsyncQueue
 from kazoo.retry import KazooRetry
 from kazoo.security import ACL, ClientInfo
 
@@ -117,6 +128,22 @@ class AsyncKazooClient(ClientBase):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._callbacks = CallbackRunner(self.logger)
+        self._bind_recipes()
+
+    def _bind_recipes(self) -> None:
+        """Recipe factories (API §3.5): ``zk.Lock(path)`` is ``AsyncLock(zk, path)``."""
+        self.Barrier = functools.partial(AsyncBarrier, self)
+        self.Counter = functools.partial(AsyncCounter, self)
+        self.DoubleBarrier = functools.partial(AsyncDoubleBarrier, self)
+        self.Election = functools.partial(AsyncElection, self)
+        self.Lock = functools.partial(AsyncLock, self)
+        self.ReadLock = functools.partial(AsyncReadLock, self)
+        self.WriteLock = functools.partial(AsyncWriteLock, self)
+        self.Semaphore = functools.partial(AsyncSemaphore, self)
+        self.Party = functools.partial(AsyncParty, self)
+        self.ShallowParty = functools.partial(AsyncShallowParty, self)
+        self.Queue = functools.partial(AsyncQueue, self)
+        self.LockingQueue = functools.partial(AsyncLockingQueue, self)
 
     # -- flavour hooks of ClientBase ------------------------------------------
 

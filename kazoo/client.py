@@ -7,6 +7,7 @@ handler's ``IAsyncResult``; the blocking form is ``<name>_async(...).get()``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -41,6 +42,13 @@ from kazoo.protocol.states import (
     WatchedEvent,
     ZnodeStat,
 )
+from kazoo.recipe.barrier import Barrier, DoubleBarrier
+from kazoo.recipe.counter import Counter
+from kazoo.recipe.election import Election
+from kazoo.recipe.lock import Lock, ReadLock, Semaphore, WriteLock
+from kazoo.recipe.party import Party, ShallowParty
+from kazoo.recipe.queue import LockingQueue, Queue
+from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 from kazoo.retry import KazooRetry
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, ClientInfo
 
@@ -65,6 +73,20 @@ __all__ = [
     "NodeExistsError",
     "SessionExpiredError",
     "WriterNotClosedException",
+    "Barrier",
+    "ChildrenWatch",
+    "Counter",
+    "DataWatch",
+    "DoubleBarrier",
+    "Election",
+    "Lock",
+    "LockingQueue",
+    "Party",
+    "Queue",
+    "ReadLock",
+    "Semaphore",
+    "ShallowParty",
+    "WriteLock",
 ]
 
 Watcher = Callable[[WatchedEvent], Any]
@@ -120,6 +142,24 @@ class KazooClient(ClientBase):
         self._live = self.handler.event_object()
         self._lifecycle = threading.RLock()
         self._connection: Driver | None = None
+        self._bind_recipes()
+
+    def _bind_recipes(self) -> None:
+        """The recipe factories (API §2.1.2): ``client.Lock(path)`` is ``Lock(client, path)``."""
+        self.Barrier = functools.partial(Barrier, self)
+        self.Counter = functools.partial(Counter, self)
+        self.DoubleBarrier = functools.partial(DoubleBarrier, self)
+        self.ChildrenWatch = functools.partial(ChildrenWatch, self)
+        self.DataWatch = functools.partial(DataWatch, self)
+        self.Election = functools.partial(Election, self)
+        self.Lock = functools.partial(Lock, self)
+        self.ReadLock = functools.partial(ReadLock, self)
+        self.WriteLock = functools.partial(WriteLock, self)
+        self.Semaphore = functools.partial(Semaphore, self)
+        self.Party = functools.partial(Party, self)
+        self.ShallowParty = functools.partial(ShallowParty, self)
+        self.Queue = functools.partial(Queue, self)
+        self.LockingQueue = functools.partial(LockingQueue, self)
 
     # -- flavour hooks of ClientBase --------------------------------------
 
