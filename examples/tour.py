@@ -125,11 +125,53 @@ def tour(zk: KazooClient) -> None:
     show("it stays armed (no re-registration); remove_all_watches() ends it")
     zk.remove_all_watches(config, WatcherType.ANY)
 
+    recipes(zk, root)
+
     step(f"delete({greeting!r}), then delete({root!r}, recursive=True)")
     show(f"-> {zk.delete(greeting)!r}")
     show(f"exists() -> {zk.exists(greeting)!r}")
     show(f"-> {zk.delete(root, recursive=True)!r}")
     check(zk.exists(root) is None, "recursive delete")
+
+
+def recipes(zk: KazooClient, root: str) -> None:
+    step("a Lock: `with zk.Lock(path, 'me') as lock:` holds it; a rival cannot take it meanwhile")
+    lock = zk.Lock(f"{root}/lock", "tour")
+    with lock:
+        show(f"held: is_acquired={lock.is_acquired}, fencing token {lock.fencing_token:#x}")
+        other = zk.Lock(f"{root}/lock", "rival")
+        check(other.acquire(blocking=False) is False, "a second contender got the lock")
+        show(f"a rival's non-blocking acquire -> False; contenders {lock.contenders()!r}")
+    check(not lock.is_acquired, "the lock was not released")
+    show(f"released: is_acquired={lock.is_acquired}")
+
+    step("an Election: run(func) calls func once this contender is the leader")
+    election = zk.Election(f"{root}/election", "tour-leader")
+    led: list[bool] = []
+    election.run(lambda: led.append(election.is_leader))
+    check(led == [True], "func ran without leadership")
+    show(f"func ran as leader (is_leader inside: {led[0]}); the leadership ends when it returns")
+
+    step("a LockingQueue: put items, get() claims one, consume() removes it")
+    queue = zk.LockingQueue(f"{root}/queue")
+    queue.put_all([b"first", b"second"])
+    queue.put(b"urgent", priority=1)
+    show(f"three items put; len(queue) -> {len(queue)}")
+    taken = []
+    for _ in range(3):
+        item = queue.get(timeout=WATCH_TIMEOUT)
+        taken.append(item)
+        check(queue.consume(), "consume() failed")
+    show(f"taken in order: {taken!r}")
+    check(taken == [b"urgent", b"first", b"second"], "queue order")
+
+
+def asyncio_section(hosts: str) -> None:
+    import asyncio
+
+    from tour_asyncio import tour_asyncio
+
+    asyncio.run(tour_asyncio(hosts, step, show, check))
 
 
 def main(argv: list[str]) -> int:
@@ -153,6 +195,7 @@ def main(argv: list[str]) -> int:
         zk.stop()
         zk.close()
         show(f"state={zk.state}; listener saw {[str(s) for s in states]}")
+    asyncio_section(hosts)
     print("\nThe tour is over.")
     return 0
 
