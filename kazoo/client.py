@@ -45,7 +45,9 @@ from kazoo.protocol.states import (
 from kazoo.recipe.barrier import Barrier, DoubleBarrier
 from kazoo.recipe.counter import Counter
 from kazoo.recipe.election import Election
+from kazoo.recipe.lease import MultiNonBlockingLease, NonBlockingLease
 from kazoo.recipe.lock import Lock, ReadLock, Semaphore, WriteLock
+from kazoo.recipe.partitioner import SetPartitioner
 from kazoo.recipe.party import Party, ShallowParty
 from kazoo.recipe.queue import LockingQueue, Queue
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
@@ -87,6 +89,9 @@ __all__ = [
     "Semaphore",
     "ShallowParty",
     "WriteLock",
+    "SetPartitioner",
+    "NonBlockingLease",
+    "MultiNonBlockingLease",
 ]
 
 Watcher = Callable[[WatchedEvent], Any]
@@ -160,6 +165,9 @@ class KazooClient(ClientBase):
         self.ShallowParty = functools.partial(ShallowParty, self)
         self.Queue = functools.partial(Queue, self)
         self.LockingQueue = functools.partial(LockingQueue, self)
+        self.SetPartitioner = functools.partial(SetPartitioner, self)
+        self.NonBlockingLease = functools.partial(NonBlockingLease, self)
+        self.MultiNonBlockingLease = functools.partial(MultiNonBlockingLease, self)
 
     # -- flavour hooks of ClientBase --------------------------------------
 

@@ -1,11 +1,8 @@
-"""What the lock family shares: time budgets, connection-aware waits, held nodes.
+"""What the lock family shares on top of :mod:`kazoo.recipe._waiting`: held nodes.
 
 Everything here is written as runtime steps (see :mod:`kazoo.recipe._runtime`) so that it
 serves the blocking and the asyncio flavour alike.
 
-* :class:`Budget` -- a ``timeout=`` as a total budget across all the waits of one call.
-* :func:`wait_for`, :func:`wait_connected` -- bounded waits on an event set by watches and
-  state listeners (never a sleep to the end of the budget).
 * :class:`HeldNode` -- a mixin tracking the node a recipe holds (a lock node, a semaphore
   lease) against the session: SUSPENDED keeps it, a reconnect keeps it once ZooKeeper shows
   the node still belongs to the current session, LOST drops an ephemeral one.
@@ -17,99 +14,26 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Generator
 from typing import Any, Callable
 
 from kazoo.exceptions import (
+    CancelledError,
     ConfigurationError,
     ConnectionClosedError,
     ConnectionLoss,
+    LockTimeout,
     NoNodeError,
     SessionExpiredError,
 )
-from kazoo.protocol.states import Callback, KazooState, KeeperState, ZnodeStat
-from kazoo.recipe._runtime import Call, Sleep, Wait
+from kazoo.protocol.states import Callback, KazooState, ZnodeStat
+from kazoo.recipe._runtime import Call, Sleep, op
+from kazoo.recipe._waiting import LOSS_PAUSE, Deadline, owned, reconnecting, wait_connected
 
 log = logging.getLogger("kazoo.recipe.lock")
 
 Steps = Generator[Any, Any, Any]
 Listener = Callable[[KazooState], Any]
-
-#: Client states in which waiting for a connection is pointless: the next call fails at once.
-_FINAL_STATES = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
-#: Pause after a ConnectionLoss before looking again (the state change usually follows).
-LOSS_PAUSE = 0.1
-
-
-class Budget:
-    """A total time budget (``None``: unlimited), measured on the monotonic clock."""
-
-    __slots__ = ("end",)
-
-    def __init__(self, timeout: float | None) -> None:
-        self.end = None if timeout is None else time.monotonic() + max(0.0, float(timeout))
-
-    def left(self) -> float | None:
-        """Seconds left (never negative), or ``None`` when unlimited."""
-        if self.end is None:
-            return None
-        return max(0.0, self.end - time.monotonic())
-
-    def pause(self, seconds: float) -> float:
-        """``seconds``, cut to what is left."""
-        left = self.left()
-        return seconds if left is None else min(seconds, left)
-
-
-def wait_for(event: Any, timeout: float | None) -> Steps:
-    """Steps: ``True`` once ``event`` is set, ``False`` when ``timeout`` ran out first."""
-    if event.is_set():
-        return True
-    if timeout is not None and timeout <= 0:
-        return False
-    return bool((yield Wait(event, timeout)))
-
-
-def wait_connected(
-    client: Any, wake: Any, budget: Budget, check: Callable[[], None] | None = None
-) -> Steps:
-    """Steps: wait while the client is reconnecting (``wake`` is set on state changes).
-
-    ``True`` when connected, or when the client is closed or failed authentication (the next
-    call then raises at once); ``False`` when the budget ran out first. ``check()`` runs
-    after every reset of ``wake`` (it raises to stop the wait, e.g. on a cancel).
-    """
-    while not client.connected and client.client_state not in _FINAL_STATES:
-        wake.clear()
-        if check is not None:
-            check()
-        if client.connected or client.client_state in _FINAL_STATES:
-            break
-        if not (yield from wait_for(wake, budget.left())):
-            return False
-    return True
-
-
-def create_node(client: Any, path: str, value: bytes, **options: Any) -> Steps:
-    """Steps: ``client.create(path, value, **options)``, making missing parents first.
-
-    The parent usually exists, so the plain create comes first. (Not ``makepath=True``:
-    the client's multi-step ``makepath`` does not fail at once on a client that was never
-    started; a plain create raises ``ConnectionClosedError`` at once.)
-    """
-    while True:
-        try:
-            return (yield Call(client.create, path, value, **options))
-        except NoNodeError:
-            pass
-        yield Call(client.ensure_path, path.rsplit("/", 1)[0] or "/")
-
-
-def owned(client: Any, stat: ZnodeStat | None) -> bool:
-    """Whether ``stat`` is of a node whose ephemeral owner is the client's current session."""
-    client_id = client.client_id
-    return stat is not None and client_id is not None and stat.ephemeralOwner == client_id[0]
 
 
 def find_prefixed(children: list[str], prefix: str) -> str | None:
@@ -118,6 +42,31 @@ def find_prefixed(children: list[str], prefix: str) -> str | None:
         if name.startswith(prefix):
             return name
     return None
+
+
+class Contender:
+    """State of one ``acquire`` call: the name of our node (``None`` until known), whether a
+    create may have been applied although we did not hear of it, the total budget and the
+    event that wakes the call (watches, state changes, ``cancel()``)."""
+
+    __slots__ = ("name", "unsure", "wake", "timeout", "deadline")
+
+    def __init__(self, name: str | None, wake: Any, timeout: float | None) -> None:
+        self.name = name
+        self.unsure = False
+        self.wake = wake
+        self.timeout = timeout
+        self.deadline = Deadline(timeout)
+
+    def on_watch(self, event: Any) -> None:
+        self.wake.set()
+
+    def limit(self) -> float | None:
+        """How long a request may wait for its reply: what is left of the budget, and a
+        little more (a healthy server answers at once; this only cuts the wait for a request
+        the client holds while it is disconnected)."""
+        left = self.deadline.left()
+        return None if left is None else left + LOSS_PAUSE
 
 
 class _Hold:
@@ -141,7 +90,10 @@ class HeldNode:
     """
 
     client: Any
+    path: str
+    cancelled: bool
     is_async: bool
+    _kind = "lock"  # in messages
     _event: Callable[[], Any]
     _spawn: Callable[[Steps], None]
 
@@ -177,6 +129,51 @@ class HeldNode:
             self._listeners.remove(func)
         except ValueError:
             pass
+
+    # -- acquiring ---------------------------------------------------------------------------
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled:
+            raise CancelledError(f"acquiring the {self._kind} {self.path} was cancelled")
+
+    def _timed_out(self, contender: Contender) -> LockTimeout:
+        return LockTimeout(
+            f"failed to acquire the {self._kind} {self.path} within {contender.timeout} seconds"
+        )
+
+    def _rounds(
+        self,
+        contender: Contender,
+        look: Callable[[], Steps],
+        expired: Callable[[], None] | None = None,
+    ) -> Steps:
+        """Steps: ``look()`` until it decides (anything but ``None``) and return that.
+
+        Before each look: the cancel check, and a wait for the connection within the budget
+        (``False`` when the budget went on connection trouble). After a ConnectionLoss it
+        pauses briefly; after a SessionExpiredError (LOST) it calls ``expired()`` and looks
+        again on the new session. A closed client raises ``ConnectionClosedError``.
+        """
+        check, wake, deadline = self._check_cancelled, contender.wake, contender.deadline
+        while True:
+            check()
+            if not (yield from wait_connected(self.client, wake, deadline, check)):
+                return False
+            try:
+                outcome = yield from look()
+            except ConnectionClosedError:
+                raise
+            except ConnectionLoss:
+                if deadline.expired():
+                    return False  # the budget went on connection trouble
+                yield Sleep(deadline.pause(LOSS_PAUSE))
+                continue
+            except SessionExpiredError:
+                if expired is not None:
+                    expired()
+                continue
+            if outcome is not None:
+                return outcome
 
     # -- holding -----------------------------------------------------------------------------
 
@@ -246,6 +243,8 @@ class HeldNode:
         finally:
             self._hold_ended()
 
+    release = op(_release)
+
     def _guarded(
         self, steps: Steps, give_up: Callable[[], Steps], finish: Callable[[bool], None]
     ) -> Steps:
@@ -308,7 +307,7 @@ class HeldNode:
         """Steps: remove our node ``parent/name`` (found by ``prefix`` when ``name`` is not
         known). When the connection is down it is retried in the background while the
         session lives (for a persistent node: until the client is closed)."""
-        if not self.client.connected and self.client.client_state not in _FINAL_STATES:
+        if reconnecting(self.client):
             self._spawn(self._remove_later(parent, name, prefix, ephemeral))
             return
         try:
@@ -334,7 +333,7 @@ class HeldNode:
         client.add_listener(on_state)
         try:
             while True:
-                yield from wait_connected(client, wake, Budget(None))
+                yield from wait_connected(client, wake, Deadline(None))
                 try:
                     yield from _remove_steps(client, parent, name, prefix)
                     return
@@ -360,18 +359,6 @@ def _remove_steps(client: Any, parent: str, name: str | None, prefix: str) -> St
         if name is None:
             return
     yield Call(client.delete, parent + "/" + name)
-
-
-def read_identifiers(client: Any, parent: str, names: list[str]) -> Steps:
-    """Steps: the data of ``parent/<name>`` for each name as text (vanished nodes skipped)."""
-    identifiers = []
-    for name in names:
-        try:
-            data, _stat = yield Call(client.retry, client.get, parent + "/" + name)
-        except NoNodeError:
-            continue
-        identifiers.append((data or b"").decode("utf-8", "replace"))
-    return identifiers
 
 
 def _await_steps(awaitable: Any) -> Steps:

@@ -8,6 +8,7 @@ client directly when that would block; it *yields* a command and receives the re
     ``transaction.commit``, ...). The async runner awaits the result when it is awaitable,
     so the same line serves :class:`~kazoo.client.KazooClient` and
     :class:`~kazoo.aio.AsyncKazooClient`. Exceptions are thrown back into the generator.
+    ``Call.within(limit, fn, ...)`` stops waiting for the reply after ``limit`` seconds.
 ``yield Wait(event, timeout)``
     ``True`` once ``event`` (made by :meth:`Flavor.event`) is set, ``False`` after
     ``timeout`` seconds (``None``: no limit).
@@ -36,6 +37,8 @@ import logging
 from collections.abc import Generator
 from typing import Any, Callable, TypeVar
 
+from kazoo.exceptions import ConnectionLoss
+
 __all__ = [
     "Acquire",
     "Async",
@@ -57,12 +60,27 @@ Steps = Generator[Any, Any, T]
 class Call:
     """Command: call ``fn(*args, **kwargs)`` (awaited by the async runner when awaitable)."""
 
-    __slots__ = ("fn", "args", "kwargs")
+    __slots__ = ("fn", "args", "kwargs", "limit")
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        self.limit: float | None = None
+
+    @classmethod
+    def within(cls, limit: float | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
+        """Like ``Call(fn, ...)``, but the wait for the reply ends after ``limit`` seconds
+        (``None``: no limit) with ``ConnectionLoss`` -- the request's fate is then unknown.
+
+        For a request sent just as the connection drops, which the client holds until it
+        reconnects or the session ends: a recipe's time budget must not wait for that. With
+        a blocking client ``fn`` must be a client method with an ``*_async`` twin (without
+        one the call is not limited).
+        """
+        call = cls(fn, *args, **kwargs)
+        call.limit = None if limit is None else max(0.0, limit)
+        return call
 
     def __repr__(self) -> str:
         return f"Call({getattr(self.fn, '__qualname__', self.fn)!r})"
@@ -104,18 +122,25 @@ def _bad_command(command: Any) -> TypeError:
 # -- the two runners ------------------------------------------------------------------------
 
 
+def _resume(steps: Steps[Any], send: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Hand the algorithm the result of its last command (or its error): ``(False, next
+    command)``, or ``(True, return value)`` once it has finished."""
+    try:
+        if error is not None:
+            return False, steps.throw(error)
+        return False, steps.send(send)
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def run_blocking(handler: Any, steps: Steps[T]) -> T:
     """Run ``steps`` to completion in the calling thread (or greenlet)."""
     send: Any = None
     error: BaseException | None = None
     while True:
-        try:
-            if error is not None:
-                command = steps.throw(error)
-            else:
-                command = steps.send(send)
-        except StopIteration as stop:
-            return stop.value
+        done, command = _resume(steps, send, error)
+        if done:
+            return command
         send = error = None
         try:
             send = _blocking_step(handler, command)
@@ -125,10 +150,27 @@ def run_blocking(handler: Any, steps: Steps[T]) -> T:
             command = None
 
 
+def _no_reply(command: Call) -> ConnectionLoss:
+    name = getattr(command.fn, "__name__", command.fn)
+    return ConnectionLoss(f"no reply to {name} within the time budget")
+
+
+def _blocking_call(command: Call) -> Any:
+    fn = command.fn
+    if command.limit is not None:
+        twin = getattr(getattr(fn, "__self__", None), f"{getattr(fn, '__name__', '')}_async", None)
+        if twin is not None:
+            result = twin(*command.args, **command.kwargs)
+            if not result.wait(command.limit):
+                raise _no_reply(command)
+            return result.get()
+    return fn(*command.args, **command.kwargs)
+
+
 def _blocking_step(handler: Any, command: Any) -> Any:
     kind = type(command)
     if kind is Call:
-        return command.fn(*command.args, **command.kwargs)
+        return _blocking_call(command)
     if kind is Wait:
         return bool(command.event.wait(command.timeout))
     if kind is Sleep:
@@ -152,15 +194,11 @@ async def run_async(steps: Steps[T]) -> T:
     error: BaseException | None = None
     cancelled: asyncio.CancelledError | None = None
     while True:
-        try:
-            if error is not None:
-                command = steps.throw(error)
-            else:
-                command = steps.send(send)
-        except StopIteration as stop:
+        done, command = _resume(steps, send, error)
+        if done:
             if cancelled is not None:
                 raise cancelled from None
-            return stop.value
+            return command
         send = error = None
         try:
             send = await _async_step(command)
@@ -177,9 +215,14 @@ async def _async_step(command: Any) -> Any:
     kind = type(command)
     if kind is Call:
         result = command.fn(*command.args, **command.kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        if not inspect.isawaitable(result):
+            return result
+        if command.limit is None:
+            return await result
+        try:
+            return await asyncio.wait_for(result, command.limit)
+        except asyncio.TimeoutError:
+            raise _no_reply(command) from None
     if kind is Wait:
         return await _within(command.event.wait(), command.timeout)
     if kind is Sleep:

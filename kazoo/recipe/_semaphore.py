@@ -13,56 +13,43 @@ import logging
 import uuid
 from typing import Any
 
-from kazoo.exceptions import (
-    CancelledError,
-    ConnectionClosedError,
-    ConnectionLoss,
-    LockTimeout,
-    NodeExistsError,
-    NoNodeError,
-    SessionExpiredError,
-)
-from kazoo.protocol.paths import validate_path
+from kazoo.exceptions import NodeExistsError, NoNodeError
 from kazoo.protocol.states import KazooState
-from kazoo.recipe._lockbase import (
-    LOSS_PAUSE,
-    Budget,
-    HeldNode,
-    Steps,
+from kazoo.recipe._lockbase import Contender, HeldNode, Steps
+from kazoo.recipe._runtime import Call, op
+from kazoo.recipe._waiting import (
+    check_path,
     create_node,
+    ensure_open,
+    list_children,
     owned,
     read_identifiers,
-    wait_connected,
     wait_for,
 )
-from kazoo.recipe._runtime import Call, Sleep, op
 
 log = logging.getLogger("kazoo.recipe.lock")
 
 
-class _Lease:
-    """State of one ``acquire`` call: the lease node's name and the wake event."""
+class _Lease(Contender):
+    """State of one ``acquire`` call: the lease node ``parent/name``."""
 
-    __slots__ = ("parent", "name", "unsure", "lock_lost", "wake", "timeout")
+    __slots__ = ("parent", "lock_lost")
 
     def __init__(self, parent: str, wake: Any, timeout: float | None) -> None:
+        super().__init__(uuid.uuid4().hex, wake, timeout)
         self.parent = parent
-        self.name = uuid.uuid4().hex
-        self.unsure = False  # a create may have been applied although we did not hear of it
         self.lock_lost = False  # the serialising lock has to be taken again
-        self.wake = wake
-        self.timeout = timeout
 
     @property
     def path(self) -> str:
-        return self.parent + "/" + self.name
+        return f"{self.parent}/{self.name}"
 
     def renew(self) -> None:
         self.name = uuid.uuid4().hex
         self.unsure = False
 
-    def on_watch(self, event: Any) -> None:
-        self.wake.set()
+    def lose_lock(self) -> None:
+        self.lock_lost = True
 
 
 class _SemaphoreCore(HeldNode):
@@ -73,17 +60,17 @@ class _SemaphoreCore(HeldNode):
 
     def __init__(self, client: Any, path: str, identifier: Any = None, max_leases: int = 1):
         self._check_client(client)  # type: ignore[attr-defined]
-        validate_path(path)
         if isinstance(max_leases, bool) or not isinstance(max_leases, int):
             raise TypeError(f"max_leases must be an int, not {type(max_leases).__name__}")
         if max_leases < 1:
             raise ValueError(f"max_leases must be at least 1, not {max_leases}")
         self.client = client
-        self.path = path
+        self.path = check_path(path)
         self.identifier = identifier
         self.data = str(identifier or "").encode("utf-8")
         self.max_leases = max_leases
         self.lock_path = path + "-__lock__"
+        self._kind = "semaphore"
         self.cancelled = False
         self._lock = self._lock_class(client, self.lock_path, identifier)
         self._lock.add_listener(self._lock_state)
@@ -107,10 +94,6 @@ class _SemaphoreCore(HeldNode):
         if state == KazooState.LOST and self._wake is not None:
             self._wake.set()
 
-    def _check_cancelled(self) -> None:
-        if self.cancelled:
-            raise CancelledError(f"acquiring the semaphore {self.path} was cancelled")
-
     def _acquire(self, blocking: bool = True, timeout: float | None = None) -> Steps:
         """Take a lease; ``True`` when held (at once if this object already holds one).
 
@@ -118,24 +101,24 @@ class _SemaphoreCore(HeldNode):
         ``False`` when it went on connection trouble. ``ValueError`` when ``path`` stores a
         different number of leases.
         """
+        ensure_open(self.client)
         self.cancelled = self._lock.cancelled = False
         if self.is_acquired:
             return True
-        budget = Budget(timeout)
         wake = self._wake = self._event()
         lease = _Lease(self.path, wake, timeout)
         self.client.add_listener(self._on_session)
 
         def give_up() -> Steps:
             if lease.unsure:
-                yield from self._remove_node(self.path, lease.name, lease.name, True)
+                yield from self._remove_node(self.path, lease.name, str(lease.name), True)
 
         def finish(got: bool) -> None:
             self._wake = None
             if not got:
                 self.client.remove_listener(self._on_session)
 
-        steps = self._under_lock(lease, blocking, budget)
+        steps = self._under_lock(lease, blocking)
         return (yield from self._guarded(steps, give_up, finish))
 
     acquire = op(_acquire)
@@ -143,13 +126,14 @@ class _SemaphoreCore(HeldNode):
     def _hold_ended(self) -> None:
         self.client.remove_listener(self._on_session)
 
-    def _under_lock(self, lease: _Lease, blocking: bool, budget: Budget) -> Steps:
-        if not (yield from self._prepare(lease, budget)):
+    def _under_lock(self, lease: _Lease, blocking: bool) -> Steps:
+        if not (yield from self._rounds(lease, lambda: self._check_leases_node(lease))):
             return False
-        if not (yield from self._lock._acquire_steps(blocking, budget.left(), True)):
+        if not (yield from self._lock._acquire_steps(blocking, lease.deadline.left(), True)):
             return False
         try:
-            got = yield from self._lease_loop(lease, blocking, budget)
+            look = lambda: self._lease_round(lease, blocking)  # noqa: E731
+            got = yield from self._rounds(lease, look, lease.lose_lock)
         except GeneratorExit:
             raise
         except BaseException:
@@ -164,73 +148,44 @@ class _SemaphoreCore(HeldNode):
         except Exception:  # noqa: BLE001 - the node is ephemeral; it ends with the session
             log.warning("could not release the semaphore lock %s", self.lock_path, exc_info=True)
 
-    def _prepare(self, lease: _Lease, budget: Budget) -> Steps:
-        """``_check_leases_node``, retried on connection trouble within the budget."""
-        while True:
-            self._check_cancelled()
-            waited = wait_connected(self.client, lease.wake, budget, self._check_cancelled)
-            if not (yield from waited):
-                return False
-            try:
-                yield from self._check_leases_node()
-                return True
-            except ConnectionClosedError:
-                raise
-            except (ConnectionLoss, SessionExpiredError):
-                yield Sleep(budget.pause(LOSS_PAUSE))
-
-    def _check_leases_node(self) -> Steps:
-        """Create ``path`` holding ``max_leases``, or check the number stored there."""
+    def _check_leases_node(self, lease: _Lease) -> Steps:
+        """Create ``path`` holding ``max_leases``, or check the number stored there;
+        ``True`` when done."""
         value = str(self.max_leases).encode("ascii")
         try:
-            yield from create_node(self.client, self.path, value)
-            return
+            yield from create_node(self.client, self.path, value, limit=lease.limit())
+            return True
         except NodeExistsError:
             pass
         try:
-            data, _stat = yield Call(self.client.get, self.path)
+            data, _stat = yield Call.within(lease.limit(), self.client.get, self.path)
         except NoNodeError:
-            return
+            return True
         if data and data.isdigit() and int(data) != self.max_leases:
             raise ValueError(
                 f"the semaphore {self.path} has max_leases {int(data)}, "
                 f"this object was given {self.max_leases}"
             )
+        return True
 
-    def _lease_loop(self, lease: _Lease, blocking: bool, budget: Budget) -> Steps:
-        while True:
-            self._check_cancelled()
-            waited = wait_connected(self.client, lease.wake, budget, self._check_cancelled)
-            if not (yield from waited):
-                return False
-            try:
-                outcome = yield from self._lease_round(lease, blocking, budget)
-            except ConnectionClosedError:
-                raise
-            except ConnectionLoss:
-                yield Sleep(budget.pause(LOSS_PAUSE))
-                continue
-            except SessionExpiredError:
-                outcome, lease.lock_lost = None, True
-            if outcome is not None:
-                return outcome
-            if lease.lock_lost:  # our lock node went with the session: queue up again
-                lease.lock_lost = False
-                yield from self._unlock()
-                if not (yield from self._lock._acquire_steps(blocking, budget.left(), True)):
-                    return False
-
-    def _lease_round(self, lease: _Lease, blocking: bool, budget: Budget) -> Steps:
+    def _lease_round(self, lease: _Lease, blocking: bool) -> Steps:
         """One look: ``True`` leased, ``False`` full (non-blocking), ``None`` look again."""
+        if lease.lock_lost:  # our lock node went with the session: queue up again
+            lease.lock_lost = False
+            yield from self._unlock()
+            if not (yield from self._lock._acquire_steps(blocking, lease.deadline.left(), True)):
+                return False
         lease.wake.clear()
         self._check_cancelled()  # after the clear: a cancel() from now on sets `wake` again
         if not self._lock.is_acquired:
             lease.lock_lost = True
             return None
         try:
-            children = yield Call(self.client.get_children, self.path, watch=lease.on_watch)
+            children = yield Call.within(
+                lease.limit(), self.client.get_children, self.path, watch=lease.on_watch
+            )
         except NoNodeError:
-            yield from self._check_leases_node()
+            yield from self._check_leases_node(lease)
             return None
         if lease.unsure:
             lease.unsure = False
@@ -240,10 +195,8 @@ class _SemaphoreCore(HeldNode):
             return (yield from self._create_lease(lease))
         if not blocking:
             return False
-        if not (yield from wait_for(lease.wake, budget.left())):
-            raise LockTimeout(
-                f"failed to acquire the semaphore {self.path} within {lease.timeout} seconds"
-            )
+        if not (yield from wait_for(lease.wake, lease.deadline.left())):
+            raise self._timed_out(lease)
         return None
 
     def _create_lease(self, lease: _Lease) -> Steps:
@@ -255,7 +208,7 @@ class _SemaphoreCore(HeldNode):
         transaction.check(self.lock_path + "/" + lock_node, -1)
         transaction.create(lease.path, self.data, ephemeral=True)
         lease.unsure = True
-        checked, created = yield Call(transaction.commit)
+        checked, created = yield Call.within(lease.limit(), transaction.commit)
         lease.unsure = False
         if not isinstance(created, Exception):
             return (yield from self._take(lease))
@@ -268,7 +221,7 @@ class _SemaphoreCore(HeldNode):
         return None
 
     def _take(self, lease: _Lease) -> Steps:
-        stat = yield Call(self.client.exists, lease.path)
+        stat = yield Call.within(lease.limit(), self.client.exists, lease.path)
         if stat is None:
             lease.renew()
             return None
@@ -281,14 +234,9 @@ class _SemaphoreCore(HeldNode):
         self._start_hold(lease.path, stat, True)
         return True
 
-    release = op(HeldNode._release)
-
     def _lease_holders(self) -> Steps:
         """Identifiers of the lease holders, unordered (``[]`` if ``path`` is missing)."""
-        try:
-            children = yield Call(self.client.retry, self.client.get_children, self.path)
-        except NoNodeError:
-            return []
+        children = yield from list_children(self.client, self.path)
         return (yield from read_identifiers(self.client, self.path, children))
 
     lease_holders = op(_lease_holders)

@@ -1,13 +1,24 @@
-"""Small pieces the queue, barrier, counter and party recipes share (API §2.9).
+"""What every recipe shares (API §2.9): one version of each, used by all of them.
 
-* :class:`Deadline`: one total budget for a call, across all its waits.
-* :class:`Signal`: the event a recipe waits on, set by its watch callbacks and by a state
-  listener; it arms at most one one-shot watch per key at a time, so repeated calls never
-  pile watches up on the client (whether or not the client deduplicates callables).
-* :func:`connected`: before a read inside a timed wait, wait (within the budget) for the
-  client to be connected again instead of blocking in a request queued while SUSPENDED.
-* :func:`session_id` and :func:`owned`: "is this ephemeral node ours", judged by the
-  current session id.
+Everything that talks to ZooKeeper or waits is written as runtime steps (see
+:mod:`kazoo.recipe._runtime`), so it serves the blocking and the asyncio flavour alike.
+
+The client
+    :func:`ensure_open` / :class:`Guarded` (a stopped or never-started client raises
+    ``ConnectionClosedError`` at once), :func:`check_path`, :func:`default_identifier`,
+    :func:`session_id`, :func:`owned` ("is this ephemeral node ours", judged by the current
+    session id) and :func:`uncertain` (a request that may or may not have been applied).
+Budgets and waits
+    :class:`Deadline` (a ``timeout=`` as one total budget across all the waits of a call),
+    :func:`wait_for`, :func:`wait_connected` (wait within the budget for the client to be
+    connected again instead of blocking in a request queued while SUSPENDED),
+    :class:`Signal` (the event a recipe waits on, arming at most one one-shot watch per key at
+    a time, so repeated calls never pile watches up), :func:`watched` and :func:`poll` (look,
+    wait for a change, look again -- disconnect-safe, within the budget).
+Nodes
+    :func:`create_node` (create, making missing parents), :func:`ensure_ephemeral`,
+    :func:`delete_own`, :func:`read_identifiers`, and :class:`Participation` (a member flag
+    that turns ``False`` when the session that made the member node has ended).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from kazoo.exceptions import (
     BadVersionError,
     ConnectionClosedError,
     ConnectionLoss,
+    KazooException,
     NodeExistsError,
     NoNodeError,
     SessionExpiredError,
@@ -31,23 +43,37 @@ from kazoo.protocol.states import KazooState, KeeperState
 from kazoo.recipe._runtime import Call, Steps, Wait
 
 __all__ = [
+    "LOSS_PAUSE",
     "Deadline",
     "Guarded",
     "Participation",
     "Signal",
     "check_path",
-    "connected",
+    "create_node",
     "default_identifier",
     "delete_own",
     "ensure_ephemeral",
     "ensure_open",
+    "join_path",
+    "list_children",
     "owned",
+    "poll",
+    "read_identifiers",
+    "reconnecting",
     "session_id",
     "uncertain",
+    "wait_connected",
+    "wait_for",
     "watched",
 ]
 
+#: Client states in which waiting for a connection is pointless: the next call fails at once.
 _FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
+#: Pause after a ConnectionLoss before looking again (the state change usually follows).
+LOSS_PAUSE = 0.1
+
+
+# -- the client ------------------------------------------------------------------------------
 
 
 def ensure_open(client: Any) -> None:
@@ -65,9 +91,22 @@ class Guarded:
     """Mixin for a recipe core: every operation first checks that the client is open."""
 
     client: Any
+    path: str
+    _check_client: Callable[[Any], None]
+
+    def _bind(self, client: Any, path: str) -> None:
+        """Check that ``client`` suits the flavour and ``path`` is valid; keep both."""
+        self._check_client(client)
+        self.client = client
+        self.path = check_path(path)
 
     def _run(self, steps: Steps[Any]) -> Any:
         return super()._run(_guarded(self.client, steps))  # type: ignore[misc]
+
+
+def join_path(parent: str, name: str) -> str:
+    """``parent/name`` (``/name`` under the root)."""
+    return f"/{name}" if parent == "/" else f"{parent}/{name}"
 
 
 def check_path(path: str) -> str:
@@ -86,8 +125,30 @@ def default_identifier() -> str:
     return f"{_fqdn()}-{os.getpid()}"
 
 
+def session_id(client: Any) -> int | None:
+    """The current session id, or ``None`` while there is no live session."""
+    client_id = client.client_id
+    return None if client_id is None else int(client_id[0])
+
+
+def owned(client: Any, stat: Any) -> bool:
+    """The node described by ``stat`` is an ephemeral of the client's current session."""
+    sid = session_id(client)
+    return stat is not None and sid is not None and stat.ephemeralOwner == sid
+
+
+def uncertain(exc: BaseException) -> bool:
+    """A request that may or may not have been applied, on a client that still lives."""
+    return isinstance(exc, (ConnectionLoss, SessionExpiredError)) and not isinstance(
+        exc, ConnectionClosedError
+    )
+
+
+# -- budgets and waits -----------------------------------------------------------------------
+
+
 class Deadline:
-    """A total time budget; ``left()`` is ``None`` when unbounded."""
+    """A total time budget, on the monotonic clock; ``left()`` is ``None`` when unbounded."""
 
     __slots__ = ("_end",)
 
@@ -97,12 +158,54 @@ class Deadline:
         self._end = None if timeout is None else time.monotonic() + max(0.0, float(timeout))
 
     def left(self) -> float | None:
+        """Seconds left (never negative), or ``None`` when unbounded."""
         if self._end is None:
             return None
         return max(0.0, self._end - time.monotonic())
 
     def expired(self) -> bool:
         return self._end is not None and time.monotonic() >= self._end
+
+    def pause(self, seconds: float) -> float:
+        """``seconds``, cut to what is left."""
+        left = self.left()
+        return seconds if left is None else min(seconds, left)
+
+
+def wait_for(event: Any, timeout: float | None) -> Steps[bool]:
+    """Steps: ``True`` once ``event`` is set, ``False`` when ``timeout`` ran out first."""
+    if event.is_set():
+        return True
+    if timeout is not None and timeout <= 0:
+        return False
+    return bool((yield Wait(event, timeout)))
+
+
+def reconnecting(client: Any) -> bool:
+    """Not connected, but not closed either (nor failed authentication): a connection may
+    come back, and a request sent now would wait for it."""
+    return not client.connected and client.client_state not in _FINAL
+
+
+def wait_connected(
+    client: Any, wake: Any, deadline: Deadline, check: Callable[[], None] | None = None
+) -> Steps[bool]:
+    """Steps: wait while the client is reconnecting (``wake`` is set on state changes: the
+    caller registers a state listener that sets it).
+
+    ``True`` when connected, or when the client is closed or failed authentication (the next
+    request then raises at once); ``False`` when the budget ran out first. ``check()`` runs
+    after every reset of ``wake`` (it raises to stop the wait, e.g. on a cancel).
+    """
+    while reconnecting(client):
+        wake.clear()
+        if check is not None:
+            check()
+        if not reconnecting(client):
+            break
+        if not (yield from wait_for(wake, deadline.left())):
+            return False
+    return True
 
 
 class Signal:
@@ -172,49 +275,72 @@ def watched(signal: Signal, fn: Callable[..., Any], path: str, key: Any = None) 
     return result
 
 
-def connected(client: Any, signal: Signal, deadline: Deadline) -> Steps[bool]:
-    """Wait until the client is connected; ``False`` when the budget ran out first.
+def poll(
+    client: Any, signal: Signal, deadline: Deadline, look: Callable[[], Steps[Any]]
+) -> Steps[Any]:
+    """Steps: run ``look()`` until it gives something other than ``None`` and return that;
+    ``None`` when the budget ran out first.
 
-    A stopped client counts as "go ahead": the next request raises ConnectionClosedError.
-    ``signal.wake`` must be registered as a state listener by the caller.
-    """
-    while client.state != KazooState.CONNECTED and client.client_state not in _FINAL:
-        signal.clear()
-        if client.state == KazooState.CONNECTED or client.client_state in _FINAL:
-            break
-        left = deadline.left()
-        if left is not None and left <= 0:
-            return False
-        yield Wait(signal.event, left)
-    return True
-
-
-def session_id(client: Any) -> int | None:
-    client_id = client.client_id
-    return None if client_id is None else int(client_id[0])
-
-
-def owned(client: Any, stat: Any) -> bool:
-    """The node described by ``stat`` is an ephemeral of the client's current session."""
-    sid = session_id(client)
-    return stat is not None and sid is not None and stat.ephemeralOwner == sid
-
-
-def uncertain(exc: BaseException) -> bool:
-    """A request that may or may not have been applied, on a client that still lives."""
-    return isinstance(exc, (ConnectionLoss, SessionExpiredError)) and not isinstance(
-        exc, ConnectionClosedError
-    )
-
-
-def ensure_ephemeral(client: Any, path: str, data: bytes, makepath: bool = False) -> Steps[None]:
-    """Create the ephemeral ``path`` unless the current session already owns it.
-
-    A node of that name owned by another (expired) session is replaced.
+    Before each look it waits (within the budget) for a connection; between looks it waits
+    for ``signal`` (set by the watches ``look`` armed and by a state listener the caller
+    registered; ``look`` calls ``signal.wake()`` to look again at once). A request that
+    failed with the outcome unknown (:func:`uncertain`) is simply looked at again.
     """
     while True:
+        signal.clear()
+        if not (yield from wait_connected(client, signal.event, deadline)):
+            return None
         try:
-            yield Call(client.retry, client.create, path, data, ephemeral=True, makepath=makepath)
+            found = yield from look()
+        except KazooException as exc:
+            if not uncertain(exc):
+                raise
+            continue
+        if found is not None:
+            return found
+        if not (yield from wait_for(signal.event, deadline.left())):
+            return None
+
+
+# -- nodes -----------------------------------------------------------------------------------
+
+
+def create_node(
+    client: Any,
+    path: str,
+    value: bytes = b"",
+    retry: bool = False,
+    limit: float | None = None,
+    **options: Any,
+) -> Steps[str]:
+    """Steps: ``client.create(path, value, **options)``, making missing parents first;
+    through ``client.retry`` when ``retry`` is true, else each request waiting at most
+    ``limit`` seconds for its reply (:meth:`Call.within`). Returns the created path.
+
+    The parent usually exists, so the plain create comes first. (Not ``makepath=True``:
+    the client's multi-step ``makepath`` does not fail at once on a client that was never
+    started; a plain create raises ``ConnectionClosedError`` at once.)
+    """
+    parent = path.rsplit("/", 1)[0] or "/"
+    while True:
+        try:
+            if retry:
+                return (yield Call(client.retry, client.create, path, value, **options))
+            return (yield Call.within(limit, client.create, path, value, **options))
+        except NoNodeError:
+            pass
+        if retry:
+            yield Call(client.retry, client.ensure_path, parent)
+        else:
+            yield Call.within(limit, client.ensure_path, parent)
+
+
+def ensure_ephemeral(client: Any, path: str, data: bytes) -> Steps[None]:
+    """Create the ephemeral ``path`` (and missing parents) unless the current session already
+    owns it. A node of that name owned by another (expired) session is replaced."""
+    while True:
+        try:
+            yield from create_node(client, path, data, retry=True, ephemeral=True)
             return
         except NodeExistsError:
             pass  # ours from a cut-off attempt, or left over from an expired session
@@ -229,17 +355,43 @@ def ensure_ephemeral(client: Any, path: str, data: bytes, makepath: bool = False
             pass
 
 
-def delete_own(client: Any, path: str) -> Steps[bool]:
-    """Delete the ephemeral ``path`` if the current session owns it (retried while the
-    session lives); ``True`` if it was deleted."""
+def delete_own(client: Any, path: str, data: bytes | None = None) -> Steps[bool]:
+    """Delete the ephemeral ``path`` if the current session owns it (and, when ``data`` is
+    given, it holds ``data``), retried while the session lives; ``True`` if it was deleted.
+    Once the client is closed its ephemerals are gone anyway: ``False``."""
     try:
-        stat = yield Call(client.retry, client.exists, path)
+        if data is None:
+            stat = yield Call(client.retry, client.exists, path)
+        else:
+            found, stat = yield Call(client.retry, client.get, path)
+            if found != data:
+                return False
         if not owned(client, stat):
             return False
         yield Call(client.retry, client.delete, path, stat.version)
     except (NoNodeError, BadVersionError, ConnectionClosedError):
         return False
     return True
+
+
+def list_children(client: Any, path: str) -> Steps[list[str]]:
+    """Steps: the children of ``path`` (through ``client.retry``); ``[]`` when it is absent."""
+    try:
+        return list((yield Call(client.retry, client.get_children, path)))
+    except NoNodeError:
+        return []
+
+
+def read_identifiers(client: Any, parent: str, names: list[str]) -> Steps[list[str]]:
+    """Steps: the data of ``parent/<name>`` for each name as text (vanished nodes skipped)."""
+    identifiers = []
+    for name in names:
+        try:
+            data, _stat = yield Call(client.retry, client.get, parent + "/" + name)
+        except NoNodeError:
+            continue
+        identifiers.append((data or b"").decode("utf-8", "replace"))
+    return identifiers
 
 
 class Participation:

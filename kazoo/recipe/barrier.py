@@ -21,19 +21,17 @@ from typing import Any
 
 from kazoo.exceptions import ConnectionClosedError, KazooException, NodeExistsError, NoNodeError
 from kazoo.protocol.states import EventType
-from kazoo.recipe._runtime import Async, Blocking, Call, Steps, Wait, op
+from kazoo.recipe._runtime import Async, Blocking, Call, Steps, op
 from kazoo.recipe._waiting import (
     Deadline,
     Guarded,
     Participation,
     Signal,
-    check_path,
-    connected,
     default_identifier,
     delete_own,
     ensure_ephemeral,
+    poll,
     session_id,
-    uncertain,
     watched,
 )
 
@@ -48,9 +46,7 @@ class _BarrierCore(Guarded):
     client: Any
 
     def __init__(self, client: Any, path: str) -> None:
-        self._check_client(client)  # type: ignore[attr-defined]
-        self.client = client
-        self.path = check_path(path)
+        self._bind(client, path)
         self._signal = Signal(self._event)  # type: ignore[attr-defined]
 
     def _create(self) -> Steps[None]:
@@ -71,30 +67,20 @@ class _BarrierCore(Guarded):
 
     def _wait(self, timeout: float | None = None) -> Steps[bool]:
         """``True`` once the barrier is down; ``False`` when ``timeout`` ran out first."""
-        deadline = Deadline(timeout)
         client, signal = self.client, self._signal
         client.add_listener(signal.wake)
         try:
-            while True:
-                signal.clear()
-                if not (yield from connected(client, signal, deadline)):
-                    return False
-                try:
-                    stat = yield from watched(signal, client.exists, self.path)
-                except KazooException as exc:
-                    if not uncertain(exc):
-                        raise
-                    continue
-                if stat is None:
-                    return True
-                left = deadline.left()
-                if left is not None and left <= 0:
-                    return False
-                yield Wait(signal.event, left)
+            down = yield from poll(client, signal, Deadline(timeout), self._down)
         finally:
             client.remove_listener(signal.wake)
+        return down is not None
 
     wait = op(_wait)
+
+    def _down(self) -> Steps[bool | None]:
+        """One look: ``True`` when the node is gone, else ``None`` with a watch on it."""
+        stat = yield from watched(self._signal, self.client.exists, self.path)
+        return True if stat is None else None
 
 
 class Barrier(_BarrierCore, Blocking):
@@ -113,13 +99,11 @@ class _DoubleBarrierCore(Participation, Guarded):
     def __init__(
         self, client: Any, path: str, num_clients: int, identifier: str | None = None
     ) -> None:
-        self._check_client(client)  # type: ignore[attr-defined]
+        self._bind(client, path)
         if not isinstance(num_clients, int) or isinstance(num_clients, bool):
             raise TypeError(f"num_clients must be an int, not {type(num_clients).__name__}")
         if num_clients < 1:
             raise ValueError(f"num_clients must be at least 1, not {num_clients}")
-        self.client = client
-        self.path = check_path(path)
         self.num_clients = num_clients
         self.identifier = identifier or default_identifier()
         self.participating = False
@@ -147,52 +131,39 @@ class _DoubleBarrierCore(Participation, Guarded):
         """Join and wait until ``num_clients`` members are there (at most ``timeout``
         seconds in total). Sets ``participating``; a failure or a timeout is not raised:
         the member node is removed and ``participating`` is ``False``."""
-        deadline = Deadline(timeout)
-        client = self.client
         self.participating = False
-        client.add_listener(self._on_state)
-        entered = False
+        self.client.add_listener(self._on_state)
+        entered = yield from self._quietly(self._enter_steps(Deadline(timeout)), "entering")
+        if entered:
+            self.participating = True
+        elif entered is not None:
+            yield from self._abandon()
+
+    enter = op(_enter)
+
+    def _enter_steps(self, deadline: Deadline) -> Steps[bool]:
+        client = self.client
+        self._ready_seen = False
+        yield Call(client.retry, client.ensure_path, self.path)
+        return (yield from poll(client, self._signal, deadline, self._entered)) is not None
+
+    def _quietly(self, steps: Steps[bool], doing: str) -> Steps[bool | None]:
+        """Run ``steps``; if they fail, remove our member node and log a ZooKeeper error
+        (``None``) -- other errors, and a closed client, are raised."""
         try:
-            entered = yield from self._enter_steps(deadline)
+            return (yield from steps)
         except BaseException as exc:
             if isinstance(exc, GeneratorExit):
                 raise
             yield from self._abandon()
             if isinstance(exc, ConnectionClosedError) or not isinstance(exc, KazooException):
                 raise
-            log.warning("entering the double barrier %s failed: %r", self.path, exc)
+            log.warning("%s the double barrier %s failed: %r", doing, self.path, exc)
             return None
-        if entered:
-            self.participating = True
-        else:
-            yield from self._abandon()
 
-    enter = op(_enter)
-
-    def _enter_steps(self, deadline: Deadline) -> Steps[bool]:
-        client, signal = self.client, self._signal
-        self._ready_seen = False
-        yield Call(client.retry, client.ensure_path, self.path)
-        while True:
-            signal.clear()
-            if not (yield from connected(client, signal, deadline)):
-                return False
-            try:
-                if (yield from self._entered()):
-                    return True
-            except KazooException as exc:
-                if not uncertain(exc):
-                    raise
-                continue
-            if self._ready_seen:
-                return True
-            left = deadline.left()
-            if left is not None and left <= 0:
-                return False
-            yield Wait(signal.event, left)
-
-    def _entered(self) -> Steps[bool]:
-        """One look: make sure our member node exists, then whether the barrier opened."""
+    def _entered(self) -> Steps[bool | None]:
+        """One look: make sure our member node exists, then whether the barrier opened
+        (``True``; ``None``: not yet, with a watch on the ready node)."""
         client = self.client
         yield from self._ensure_member()
         if self._ready_seen:
@@ -201,7 +172,7 @@ class _DoubleBarrierCore(Participation, Guarded):
             return True
         children = yield Call(client.get_children, self.path)
         if len([name for name in children if name != "ready"]) < self.num_clients:
-            return False
+            return True if self._ready_seen else None
         try:
             yield Call(client.create, self._ready_path)
         except NodeExistsError:
@@ -229,19 +200,11 @@ class _DoubleBarrierCore(Participation, Guarded):
         """Leave and wait until every member has left (at most ``timeout`` seconds in
         total). ``participating`` is ``False`` afterwards; on a failure or a timeout the
         member node is removed and nothing is raised."""
-        deadline = Deadline(timeout)
         client = self.client
         client.add_listener(self._on_state)
-        try:
-            left_all = yield from self._leave_steps(deadline)
-        except BaseException as exc:
-            if isinstance(exc, GeneratorExit):
-                raise
-            yield from self._abandon()
-            if isinstance(exc, ConnectionClosedError) or not isinstance(exc, KazooException):
-                raise
-            log.warning("leaving the double barrier %s failed: %r", self.path, exc)
-            return None
+        left_all = yield from self._quietly(self._leave_steps(Deadline(timeout)), "leaving")
+        if left_all is None:
+            return
         if not left_all:
             yield from self._abandon()
         self.participating = False
@@ -250,25 +213,10 @@ class _DoubleBarrierCore(Participation, Guarded):
     leave = op(_leave)
 
     def _leave_steps(self, deadline: Deadline) -> Steps[bool]:
-        client, signal = self.client, self._signal
-        while True:
-            signal.clear()
-            if not (yield from connected(client, signal, deadline)):
-                return False
-            try:
-                if (yield from self._all_left()):
-                    return True
-            except KazooException as exc:
-                if not uncertain(exc):
-                    raise
-                continue
-            left = deadline.left()
-            if left is not None and left <= 0:
-                return False
-            yield Wait(signal.event, left)
+        return (yield from poll(self.client, self._signal, deadline, self._all_left)) is not None
 
-    def _all_left(self) -> Steps[bool]:
-        """Leave if it is our turn; ``True`` once no member is left, else ``False`` with a
+    def _all_left(self) -> Steps[bool | None]:
+        """Leave if it is our turn; ``True`` once no member is left, else ``None`` with a
         watch on the member we wait for."""
         client = self.client
         while True:
@@ -295,7 +243,7 @@ class _DoubleBarrierCore(Participation, Guarded):
                 target = members[0]
             stat = yield from watched(self._signal, client.exists, f"{self.path}/{target}")
             if stat is not None:
-                return False
+                return None
 
     def _delete_member(self) -> Steps[None]:
         self._member_session = None

@@ -36,6 +36,7 @@ from kazoo.exceptions import (
 from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.paths import validate_path
 from kazoo.protocol.states import EventType, KazooState, WatchedEvent, ZnodeStat
+from kazoo.recipe._waiting import join_path, session_id
 
 __all__ = ["NodeData", "TreeCache", "TreeEvent"]
 
@@ -188,7 +189,7 @@ class TreeCache:
             if node is None or node.stat is None:
                 return default
             return frozenset(
-                name for name in node.children if self._live(self._child(path, name))
+                name for name in node.children if self._live(join_path(path, name))
             )
 
     # -- paths ------------------------------------------------------------------------------
@@ -198,10 +199,6 @@ class TreeCache:
         root = self._root
         if path != root and root != "/" and not path.startswith(root + "/"):
             raise ValueError(f"{path!r} is outside the cached tree {root!r}")
-
-    @staticmethod
-    def _child(path: str, name: str) -> str:
-        return path + name if path == "/" else f"{path}/{name}"
 
     @staticmethod
     def _parent(path: str) -> tuple[str, str]:
@@ -258,7 +255,7 @@ class TreeCache:
     # -- reads ----------------------------------------------------------------------------
 
     def _load(self) -> None:
-        self._synced_session = self._session()
+        self._synced_session = session_id(self._client)
         self._nodes.setdefault(self._root, _Node())
         self._read(_DATA, self._root)
         self._read(_CHILDREN, self._root)
@@ -309,17 +306,13 @@ class TreeCache:
             self._initialized = True
             self._emit(TreeEvent.INITIALIZED)
 
-    def _session(self) -> int | None:
-        client_id = self._client.client_id
-        return client_id[0] if client_id else None
-
     def _maybe_resync(self) -> None:
         """After a lost session: read every cached node again, once per new session.
 
         Waits for a connection (the CONNECTED state calls again); a failure that comes
         after the tree was already read on the current session changes nothing.
         """
-        session = self._session()
+        session = session_id(self._client)
         if not self._needs_resync or session is None:
             return
         self._needs_resync = False
@@ -360,9 +353,9 @@ class TreeCache:
             node.stat = stat  # same data, newer child counters
         listed = set(children)
         for name in node.children - listed:
-            self._remove(self._child(path, name))
+            self._remove(join_path(path, name))
         for name in sorted(listed - node.children):
-            child = self._child(path, name)
+            child = join_path(path, name)
             self._nodes[child] = _Node()
             self._read(_DATA, child)
             self._read(_CHILDREN, child)
@@ -384,7 +377,7 @@ class TreeCache:
         if node is None:
             return
         for name in sorted(node.children):
-            self._remove(self._child(path, name))
+            self._remove(join_path(path, name))
         if path == self._root:
             self._read(_EXISTS, path)  # tells us when the root comes back
         else:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kazoo.exceptions import BadVersionError, KazooException, NoNodeError
 from kazoo.recipe._runtime import Async, Blocking, Call, Steps, op
-from kazoo.recipe._waiting import Guarded, check_path, uncertain
+from kazoo.recipe._waiting import Guarded, uncertain
 from kazoo.retry import ForceRetryError
 
 __all__ = ["AsyncCounter", "Counter"]
@@ -30,11 +30,9 @@ class _CounterCore(Guarded):
     def __init__(
         self, client: Any, path: str, default: Any = 0, support_curator: bool = False
     ) -> None:
-        self._check_client(client)  # type: ignore[attr-defined]
+        self._bind(client, path)
         if support_curator and (not isinstance(default, int) or isinstance(default, bool)):
             raise TypeError(f"support_curator needs an int default, not {type(default).__name__}")
-        self.client = client
-        self.path = check_path(path)
         self.default = default
         self.default_type = type(default)
         self.support_curator = support_curator

@@ -25,32 +25,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
-from kazoo.exceptions import (
-    CancelledError,
-    ConnectionClosedError,
-    ConnectionLoss,
-    LockTimeout,
-    NoNodeError,
-    SessionExpiredError,
-)
-from kazoo.protocol.paths import validate_path
-from kazoo.recipe._lockbase import (
-    LOSS_PAUSE,
-    Budget,
-    HeldNode,
-    Steps,
+from kazoo.exceptions import NoNodeError
+from kazoo.recipe._lockbase import Contender, HeldNode, Steps, find_prefixed
+from kazoo.recipe._naming import order_key, split_at_marker
+from kazoo.recipe._runtime import Async, Blocking, Call, op
+from kazoo.recipe._semaphore import _SemaphoreCore
+from kazoo.recipe._waiting import (
+    Deadline,
+    check_path,
     create_node,
-    find_prefixed,
+    ensure_open,
+    list_children,
     owned,
     read_identifiers,
-    wait_connected,
     wait_for,
 )
-from kazoo.recipe._naming import order_key, split_at_marker
-from kazoo.recipe._runtime import Async, Blocking, Call, Sleep, op
-from kazoo.recipe._semaphore import _SemaphoreCore
 
 __all__ = [
     "AsyncLock",
@@ -67,31 +58,24 @@ LOCK_MARKER = "__lock__"
 READ_MARKER = "__rlock__"
 
 
-class _Attempt:
-    """State of one ``acquire`` call: our node's unique prefix and name, the wake event."""
+class _Attempt(Contender):
+    """State of one ``acquire`` call; our node's name starts with the unique ``prefix``."""
 
-    __slots__ = ("prefix", "name", "unsure", "blocking", "ephemeral", "budget", "timeout", "wake")
+    __slots__ = ("prefix", "blocking", "ephemeral")
 
     def __init__(
         self, marker: str, blocking: bool, ephemeral: bool, timeout: float | None, wake: Any
     ) -> None:
+        super().__init__(None, wake, timeout)
         self.prefix = uuid.uuid4().hex + marker
-        self.name: str | None = None
-        self.unsure = False  # a create may have been applied although we did not hear of it
         self.blocking = blocking
         self.ephemeral = ephemeral
-        self.timeout = timeout
-        self.budget = Budget(timeout)
-        self.wake = wake
 
     def renew(self, marker: str) -> None:
         """Start over with a new node (the old one belonged to an ended session)."""
         self.prefix = uuid.uuid4().hex + marker
         self.name = None
         self.unsure = False
-
-    def on_watch(self, event: Any) -> None:
-        self.wake.set()
 
 
 class _LockCore(HeldNode):
@@ -108,13 +92,12 @@ class _LockCore(HeldNode):
         extra_lock_patterns: Iterable[str] = (),
     ) -> None:
         self._check_client(client)  # type: ignore[attr-defined]
-        validate_path(path)
         patterns = tuple(extra_lock_patterns)
         for pattern in patterns:
             if not isinstance(pattern, str) or not pattern:
                 raise ValueError(f"extra lock patterns must be non-empty str, not {pattern!r}")
         self.client = client
-        self.path = path
+        self.path = check_path(path)
         self.identifier = identifier
         self.data = str(identifier or "").encode("utf-8")
         self.extra_lock_patterns = patterns
@@ -161,6 +144,7 @@ class _LockCore(HeldNode):
         ``cancel()`` makes a waiting call raise ``CancelledError``. Whatever ends an attempt
         without the lock, its node is removed.
         """
+        ensure_open(self.client)
         self.cancelled = False
         return (yield from self._acquire_steps(blocking, timeout, ephemeral))
 
@@ -169,7 +153,7 @@ class _LockCore(HeldNode):
     def _acquire_steps(self, blocking: bool, timeout: float | None, ephemeral: bool) -> Steps:
         wake = self._event()
         attempt = _Attempt(self._marker, blocking, ephemeral, timeout, wake)
-        if not (yield from self._claim(blocking, attempt.budget)):
+        if not (yield from self._claim(blocking, attempt.deadline)):
             return False
         self._wake, self._attempt = wake, attempt
         self.client.add_listener(self._on_session)
@@ -187,7 +171,7 @@ class _LockCore(HeldNode):
 
         return (yield from self._guarded(self._contend(attempt), give_up, finish))
 
-    def _claim(self, blocking: bool, budget: Budget) -> Steps:
+    def _claim(self, blocking: bool, deadline: Deadline) -> Steps:
         """Take this object's token: not re-entrant, a held object is waited for."""
         if self._free is None:
             self._free = self._event()
@@ -200,12 +184,8 @@ class _LockCore(HeldNode):
                 return True
             except IndexError:
                 pass
-            if not blocking or not (yield from wait_for(free, budget.left())):
+            if not blocking or not (yield from wait_for(free, deadline.left())):
                 return False
-
-    def _check_cancelled(self) -> None:
-        if self.cancelled:
-            raise CancelledError(f"acquiring the lock {self.path} was cancelled")
 
     def _unclaim(self) -> None:
         self.client.remove_listener(self._on_session)
@@ -217,23 +197,8 @@ class _LockCore(HeldNode):
         self._unclaim()
 
     def _contend(self, attempt: _Attempt) -> Steps:
-        while True:
-            self._check_cancelled()
-            budget, check = attempt.budget, self._check_cancelled
-            waited = wait_connected(self.client, attempt.wake, budget, check)
-            if not (yield from waited):
-                return False  # the budget went on connection trouble
-            try:
-                outcome = yield from self._round(attempt)
-            except ConnectionClosedError:
-                raise
-            except ConnectionLoss:
-                yield Sleep(attempt.budget.pause(LOSS_PAUSE))
-                continue
-            except SessionExpiredError:
-                continue  # LOST: look again on the new session (an ephemeral node is gone)
-            if outcome is not None:
-                return outcome
+        # LOST: look again on the new session (an ephemeral node is gone)
+        return (yield from self._rounds(attempt, lambda: self._round(attempt)))
 
     def _round(self, attempt: _Attempt) -> Steps:
         """One look: ``True`` held, ``False`` taken (non-blocking), ``None`` look again."""
@@ -243,12 +208,13 @@ class _LockCore(HeldNode):
                 self.client,
                 self.path + "/" + attempt.prefix,
                 self.data,
+                limit=attempt.limit(),
                 ephemeral=attempt.ephemeral,
                 sequence=True,
             )
             attempt.name = created.rsplit("/", 1)[-1]
         try:
-            children = yield Call(self.client.get_children, self.path)
+            children = yield Call.within(attempt.limit(), self.client.get_children, self.path)
         except NoNodeError:
             children = []
         entries = self._sorted(children)
@@ -264,19 +230,18 @@ class _LockCore(HeldNode):
         attempt.wake.clear()
         self._check_cancelled()  # after the clear: a cancel() from now on sets `wake` again
         path = self.path + "/" + predecessor
-        if (yield Call(self.client.exists, path, watch=attempt.on_watch)) is None:
+        found = yield Call.within(attempt.limit(), self.client.exists, path, watch=attempt.on_watch)
+        if found is None:
             return None
-        if not (yield from wait_for(attempt.wake, attempt.budget.left())):
-            raise LockTimeout(
-                f"failed to acquire the lock {self.path} within {attempt.timeout} seconds"
-            )
+        if not (yield from wait_for(attempt.wake, attempt.deadline.left())):
+            raise self._timed_out(attempt)
         return None
 
     def _take(self, attempt: _Attempt) -> Steps:
         """No blocker before us: hold the lock if the node is (still) ours."""
         assert attempt.name is not None
         path = self.path + "/" + attempt.name
-        stat = yield Call(self.client.exists, path)
+        stat = yield Call.within(attempt.limit(), self.client.exists, path)
         if stat is None:
             attempt.name = None
             return None
@@ -310,14 +275,9 @@ class _LockCore(HeldNode):
 
     # -- the rest ------------------------------------------------------------------------
 
-    release = op(HeldNode._release)
-
     def _contenders(self) -> Steps:
         """Identifiers of all contenders (this kind and the ones blocking it), in order."""
-        try:
-            children = yield Call(self.client.retry, self.client.get_children, self.path)
-        except NoNodeError:
-            return []
+        children = yield from list_children(self.client, self.path)
         names = [name for _, name, _ in self._sorted(children)]
         return (yield from read_identifiers(self.client, self.path, names))
 
@@ -334,20 +294,45 @@ class _WriteMarkers:
     _blockers: tuple[str, ...] = (LOCK_MARKER, READ_MARKER)
 
 
-class Lock(_LockCore, Blocking):
+_H = TypeVar("_H", bound="_Context")
+_A = TypeVar("_A", bound="_AsyncContext")
+
+
+class _Context(Blocking):
+    """``with held:`` acquires (blocking) and releases; ``__enter__`` returns the object."""
+
+    acquire: Any
+    release: Any
+
+    def __enter__(self: _H) -> _H:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+class _AsyncContext(Async):
+    """``async with held:``, the asyncio twin of :class:`_Context`."""
+
+    acquire: Any
+    release: Any
+
+    async def __aenter__(self: _A) -> _A:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.release()
+
+
+class Lock(_LockCore, _Context):
     """Exclusive lock for :class:`~kazoo.client.KazooClient` (``client.Lock(path, id)``).
 
     ``acquire(blocking=True, timeout=None, ephemeral=True)`` → bool, ``release()`` → bool,
     ``cancel()``, ``contenders()`` → list of identifiers; ``with lock:`` acquires and
     releases (``__enter__`` returns the lock).
     """
-
-    def __enter__(self) -> Lock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
 
 
 class ReadLock(_ReadMarkers, Lock):
@@ -358,16 +343,9 @@ class WriteLock(_WriteMarkers, Lock):
     """Exclusive lock that also waits for lower read-lock nodes."""
 
 
-class AsyncLock(_LockCore, Async):
+class AsyncLock(_LockCore, _AsyncContext):
     """Exclusive lock for :class:`~kazoo.aio.AsyncKazooClient`: the same methods as
     coroutines (``cancel()`` and the attributes stay plain); ``async with lock:``."""
-
-    async def __aenter__(self) -> AsyncLock:
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.release()
 
 
 class AsyncReadLock(_ReadMarkers, AsyncLock):
@@ -378,7 +356,7 @@ class AsyncWriteLock(_WriteMarkers, AsyncLock):
     """Asyncio :class:`WriteLock`."""
 
 
-class Semaphore(_SemaphoreCore, Blocking):
+class Semaphore(_SemaphoreCore, _Context):
     """Up to ``max_leases`` holders, for :class:`~kazoo.client.KazooClient`.
 
     ``acquire(blocking=True, timeout=None)`` → bool, ``release()`` → bool, ``cancel()``,
@@ -387,22 +365,8 @@ class Semaphore(_SemaphoreCore, Blocking):
 
     _lock_class = Lock
 
-    def __enter__(self) -> Semaphore:
-        self.acquire()
-        return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-
-class AsyncSemaphore(_SemaphoreCore, Async):
+class AsyncSemaphore(_SemaphoreCore, _AsyncContext):
     """Asyncio :class:`Semaphore`; ``async with semaphore:``."""
 
     _lock_class = AsyncLock
-
-    async def __aenter__(self) -> AsyncSemaphore:
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.release()

@@ -17,13 +17,24 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from kazoo.exceptions import NoNodeError
-from kazoo.protocol.paths import validate_path
 from kazoo.recipe._runtime import Async, Blocking, Call, Steps, op
-from kazoo.recipe._waiting import Guarded, Participation, check_path, ensure_ephemeral
+from kazoo.recipe._waiting import (
+    Guarded,
+    Participation,
+    check_path,
+    ensure_ephemeral,
+    list_children,
+    read_identifiers,
+)
 
 __all__ = ["AsyncParty", "AsyncShallowParty", "Party", "ShallowParty"]
 
 _PARTY_MARK = "__party__"
+
+
+def shallow_identifier(name: str) -> str:
+    """The identifier in a ``ShallowParty`` member node name: the text after the first ``-``."""
+    return name.split("-", 1)[1] if "-" in name else ""
 
 
 class _PartyCore(Participation, Guarded):
@@ -34,9 +45,7 @@ class _PartyCore(Participation, Guarded):
     data: bytes
 
     def __init__(self, client: Any, path: str, identifier: Any = None) -> None:
-        self._check_client(client)  # type: ignore[attr-defined]
-        self.client = client
-        self.path = check_path(path)
+        self._bind(client, path)
         self.participating = False
         self.identifier = identifier
 
@@ -46,7 +55,7 @@ class _PartyCore(Participation, Guarded):
 
     def _join(self) -> Steps[None]:
         """Become a member (idempotent: an existing node of this session counts)."""
-        yield from ensure_ephemeral(self.client, self.create_path, self.data, makepath=True)
+        yield from ensure_ephemeral(self.client, self.create_path, self.data)
         self.participating = True
         self.client.add_listener(self._on_state)
 
@@ -66,10 +75,7 @@ class _PartyCore(Participation, Guarded):
     leave = op(_leave)
 
     def _children(self) -> Steps[list[str]]:
-        try:
-            children = yield Call(self.client.retry, self.client.get_children, self.path)
-        except NoNodeError:
-            return []
+        children = yield from list_children(self.client, self.path)
         return [name for name in children if self._is_member(name)]
 
     def _count(self) -> Steps[int]:
@@ -102,14 +108,8 @@ class _PartyKind(_PartyCore):
         return _PARTY_MARK in name
 
     def _members(self) -> Steps[list[str]]:
-        client, members = self.client, []
-        for name in (yield from self._children()):
-            try:
-                data, _stat = yield Call(client.retry, client.get, f"{self.path}/{name}")
-            except NoNodeError:
-                continue  # left meanwhile
-            members.append((data or b"").decode("utf-8", "replace"))
-        return members
+        names = yield from self._children()
+        return (yield from read_identifiers(self.client, self.path, names))
 
 
 class _ShallowKind(_PartyCore):
@@ -122,14 +122,13 @@ class _ShallowKind(_PartyCore):
         if "/" in name:
             raise ValueError(f"invalid identifier {name!r}: must not contain '/'")
         self.node = f"{uuid.uuid4().hex}-{name}"
-        validate_path(self.create_path)  # the rest of the path rules
+        check_path(self.create_path)  # the rest of the path rules
 
     def _is_member(self, name: str) -> bool:
         return True
 
     def _members(self) -> Steps[list[str]]:
-        names = yield from self._children()
-        return [name.split("-", 1)[1] if "-" in name else "" for name in names]
+        return [shallow_identifier(name) for name in (yield from self._children())]
 
 
 class _BlockingParty(Blocking):

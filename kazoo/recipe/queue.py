@@ -20,22 +20,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from kazoo.exceptions import (
-    ConnectionClosedError,
     KazooException,
-    NodeExistsError,
     NoNodeError,
     RolledBackError,
     RuntimeInconsistency,
 )
 from kazoo.recipe._naming import order_key, parse_sequence
-from kazoo.recipe._runtime import Async, Blocking, Call, Steps, Wait, op
+from kazoo.recipe._runtime import Async, Blocking, Call, Steps, op
 from kazoo.recipe._waiting import (
     Deadline,
     Guarded,
     Signal,
-    check_path,
-    connected,
+    delete_own,
     owned,
+    poll,
     uncertain,
     watched,
 )
@@ -101,9 +99,7 @@ class _QueueCore(Guarded):
     client: Any
 
     def __init__(self, client: Any, path: str) -> None:
-        self._check_client(client)  # type: ignore[attr-defined]
-        self.client = client
-        self.path = check_path(path)
+        self._bind(client, path)
 
     def _put(self, value: bytes, priority: int = 100) -> Steps[None]:
         """Add ``value`` with ``priority`` (0-999, lower first)."""
@@ -195,9 +191,7 @@ class _LockingQueueCore(Guarded):
     client: Any
 
     def __init__(self, client: Any, path: str) -> None:
-        self._check_client(client)  # type: ignore[attr-defined]
-        self.client = client
-        self.path = check_path(path)
+        self._bind(client, path)
         self.entries_path = f"{path}/entries"
         self.taken_path = f"{path}/taken"
         self.id = uuid.uuid4().hex.encode("ascii")
@@ -259,7 +253,6 @@ class _LockingQueueCore(Guarded):
     def _get(self, timeout: float | None = None) -> Steps[bytes | None]:
         """Claim a free item and return its data (the same one again until it is consumed
         or released); ``None`` when ``timeout`` (total seconds) runs out first."""
-        deadline = Deadline(timeout)
         signal, client = self._signal, self.client
         client.add_listener(signal.wake)
         try:
@@ -267,25 +260,7 @@ class _LockingQueueCore(Guarded):
             if held is not None:
                 return held
             yield from self._ensure_paths()
-            while True:
-                signal.clear()
-                if not (yield from connected(client, signal, deadline)):
-                    return None
-                try:
-                    got = yield from self._claim_any()
-                except NoNodeError:  # the queue was removed meanwhile
-                    yield from self._ensure_paths(again=True)
-                    continue
-                except KazooException as exc:
-                    if not uncertain(exc):
-                        raise
-                    continue  # reconnecting: look again once connected
-                if got is not None:
-                    return got
-                left = deadline.left()
-                if left is not None and left <= 0:
-                    return None
-                yield Wait(signal.event, left)
+            return (yield from poll(client, signal, Deadline(timeout), self._claim_any))
         finally:
             client.remove_listener(signal.wake)
 
@@ -301,9 +276,16 @@ class _LockingQueueCore(Guarded):
         return None
 
     def _claim_any(self) -> Steps[bytes | None]:
+        """One look: claim a free item and return its data, else ``None`` with watches on
+        the entries and the claims."""
         client, signal = self.client, self._signal
-        entries = yield from watched(signal, client.get_children, self.entries_path)
-        taken = yield from watched(signal, client.get_children, self.taken_path)
+        try:
+            entries = yield from watched(signal, client.get_children, self.entries_path)
+            taken = yield from watched(signal, client.get_children, self.taken_path)
+        except NoNodeError:  # the queue was removed meanwhile: make it again, look again
+            yield from self._ensure_paths(again=True)
+            signal.wake()
+            return None
         for name in sorted_entries(set(entries).difference(taken)):
             got = yield from self._claim(name)
             if got is not None:
@@ -350,20 +332,7 @@ class _LockingQueueCore(Guarded):
 
     def _drop_claim(self, name: str) -> Steps[bool]:
         """Delete our claim on ``name`` if it exists (retried while the session lives)."""
-        client = self.client
-        path = f"{self.taken_path}/{name}"
-        try:
-            data, stat = yield Call(client.retry, client.get, path)
-            if data != self.id or not owned(client, stat):
-                return False
-            yield Call(client.retry, client.delete, path, stat.version)
-        except (NoNodeError, NodeExistsError):
-            return False
-        except KazooException as exc:
-            if isinstance(exc, ConnectionClosedError):
-                return False  # the session is over: its ephemeral claim is gone
-            raise
-        return True
+        return (yield from delete_own(self.client, f"{self.taken_path}/{name}", self.id))
 
     def _holds_lock(self) -> Steps[bool]:
         """Whether this object still holds the claim on the item ``get`` returned."""

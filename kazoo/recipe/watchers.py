@@ -27,33 +27,17 @@ import warnings
 from collections import deque
 from typing import Any, Callable
 
-from kazoo.exceptions import (
-    AuthFailedError,
-    ConnectionClosedError,
-    ConnectionLoss,
-    KazooException,
-    NoNodeError,
-    SessionExpiredError,
-)
+from kazoo.exceptions import AuthFailedError, ConnectionClosedError, KazooException, NoNodeError
 from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.paths import validate_path
 from kazoo.protocol.states import Callback, EventType, KazooState, WatchedEvent
+from kazoo.recipe._waiting import uncertain
 
 __all__ = ["ChildrenWatch", "DataWatch", "PatientChildrenWatch"]
 
 log = logging.getLogger(__name__)
 
 _NOTHING: Any = object()  # "no read waiting for a connection"
-
-
-def _retryable(exc: BaseException) -> bool:
-    """A read failed on a dropped connection or an expired session: ask again.
-
-    ``ConnectionClosedError`` (a ``SessionExpiredError``) is final: the client was stopped.
-    """
-    if isinstance(exc, ConnectionClosedError):
-        return False
-    return isinstance(exc, (ConnectionLoss, SessionExpiredError))
 
 
 class _Read:
@@ -100,9 +84,12 @@ def _accepts_positional(func: Callable[..., Any], count: int) -> bool:
 class _OneShotWatch:
     """What DataWatch and ChildrenWatch share: read, deliver in order, re-read, stop.
 
-    Subclasses give :meth:`_read_steps` (start the asynchronous read chain, settling an
-    ``IAsyncResult``) and :meth:`_changed` (decide whether and how to call the function).
+    Subclasses give :meth:`_request` (the read, with the watch), :meth:`_absent` (what a
+    missing node reads as) and :meth:`_changed` (decide whether and how to call the
+    function); ``_idle`` is what a read of a stopped watch gives.
     """
+
+    _idle: Any = None
 
     def __init__(self, client: Any, path: str) -> None:
         validate_path(path)
@@ -155,6 +142,27 @@ class _OneShotWatch:
         return outcome
 
     def _read_steps(self, read: _Read) -> None:
+        """Start (or restart) the asynchronous read chain that settles ``read.outcome``."""
+        if self._stopped:
+            read.outcome.set(self._idle)
+            return
+        read.then(self._request(), functools.partial(self._after_read, read))
+
+    def _after_read(self, read: _Read, result: IAsyncResult[Any]) -> None:
+        exc = result.exception
+        if exc is None:
+            read.outcome.set(result.value)
+        elif isinstance(exc, NoNodeError):
+            self._absent(read)
+        elif uncertain(exc) and not self._stopped:
+            self._read_steps(read)  # a dropped connection or a lost session: ask again
+        else:
+            read.outcome.set_exception(exc)
+
+    def _request(self) -> IAsyncResult[Any]:
+        raise NotImplementedError
+
+    def _absent(self, read: _Read) -> None:
         raise NotImplementedError
 
     def _changed(self, event: WatchedEvent | None, value: Any) -> None:
@@ -277,30 +285,20 @@ class DataWatch(_OneShotWatch):
         self._attach(func)
         return func
 
-    def _read_steps(self, read: _Read) -> None:
-        if self._stopped:
-            read.outcome.set((None, None))
-            return
-        result = self._client.get_async(self._path, watch=self._on_watch)
-        read.then(result, functools.partial(self._after_get, read))
+    _idle = (None, None)
 
-    def _after_get(self, read: _Read, result: IAsyncResult[Any]) -> None:
-        exc = result.exception
-        if exc is None:
-            read.outcome.set(result.value)
-        elif isinstance(exc, NoNodeError):
-            found = self._client.exists_async(self._path, watch=self._on_watch)
-            read.then(found, functools.partial(self._after_exists, read))
-        elif _retryable(exc) and not self._stopped:
-            self._read_steps(read)
-        else:
-            read.outcome.set_exception(exc)
+    def _request(self) -> IAsyncResult[Any]:
+        return self._client.get_async(self._path, watch=self._on_watch)
+
+    def _absent(self, read: _Read) -> None:
+        found = self._client.exists_async(self._path, watch=self._on_watch)
+        read.then(found, functools.partial(self._after_exists, read))
 
     def _after_exists(self, read: _Read, result: IAsyncResult[Any]) -> None:
         exc = result.exception
         if exc is None and result.value is None:
             read.outcome.set((None, None))  # absent: the exists watch tells us about its creation
-        elif exc is None or (_retryable(exc) and not self._stopped):
+        elif exc is None or (uncertain(exc) and not self._stopped):
             self._read_steps(read)  # created meanwhile, or ask again
         else:
             read.outcome.set_exception(exc)
@@ -350,23 +348,11 @@ class ChildrenWatch(_OneShotWatch):
         self._attach(func)
         return func
 
-    def _read_steps(self, read: _Read) -> None:
-        if self._stopped:
-            read.outcome.set(None)
-            return
-        result = self._client.get_children_async(self._path, watch=self._on_watch)
-        read.then(result, functools.partial(self._after_list, read))
+    def _request(self) -> IAsyncResult[Any]:
+        return self._client.get_children_async(self._path, watch=self._on_watch)
 
-    def _after_list(self, read: _Read, result: IAsyncResult[Any]) -> None:
-        exc = result.exception
-        if exc is None:
-            read.outcome.set(result.value)
-        elif isinstance(exc, NoNodeError):
-            read.outcome.set(None)  # no node: the watch ends
-        elif _retryable(exc) and not self._stopped:
-            self._read_steps(read)
-        else:
-            read.outcome.set_exception(exc)
+    def _absent(self, read: _Read) -> None:
+        read.outcome.set(None)  # no node: the watch ends
 
     def _on_watch(self, event: WatchedEvent) -> None:
         if event.type == EventType.DELETED:

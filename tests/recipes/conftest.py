@@ -7,13 +7,14 @@
   ``azk`` is a started :class:`kazoo.aio.AsyncKazooClient`.
 * ``faults`` (cutting a client off one follower, severing, expiring a session through other
   members), ``cluster_guard``, ``chroot`` and ``recorder`` (a recording callable): for the
-  watcher and cache tests.
+  watcher and cache tests. Plain helpers (``Background``, ``Recorder``, ``StateLog``, child
+  waits, a pausable proxy) are in :mod:`tests.recipes.helpers`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import contextlib
 from collections.abc import Awaitable, Iterator
 from typing import Any, Callable
 
@@ -21,10 +22,8 @@ import pytest
 
 from kazoo.aio import AsyncKazooClient
 from kazoo.client import KazooClient
-
-from .. import cluster_helpers
-
-WAIT = 15.0
+from tests import cluster_helpers
+from tests.recipes.helpers import WAIT, Recorder
 
 
 @pytest.fixture
@@ -98,6 +97,22 @@ class Faults:
         )
         return client, make(rest + chroot), member, rest
 
+    @classmethod
+    @contextlib.contextmanager
+    def away(
+        cls, client: KazooClient, member: Any, suspended: Callable[[], bool]
+    ) -> Iterator[None]:
+        """Cut ``client`` off: pause ``member`` (the only server it can reach) and sever its
+        connection; the body runs once ``suspended()`` (a bounded wait) holds, and the member
+        is resumed afterwards."""
+        member.pause()
+        try:
+            cls.sever(client)
+            assert suspended(), "the client did not see the connection drop"
+            yield
+        finally:
+            member.resume()
+
     @staticmethod
     def expire_via(client_id: tuple[int, bytes], hosts: str) -> None:
         """End a session on the server through ``hosts`` (the client need not be reachable)."""
@@ -110,28 +125,6 @@ class Faults:
 @pytest.fixture
 def faults() -> type[Faults]:
     return Faults
-
-
-class Recorder:
-    """A callable that records its calls (argument tuples) and lets tests wait for them."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.threads: list[str] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, *args: Any) -> None:
-        with self._cond:
-            self.calls.append(args)
-            self.threads.append(threading.current_thread().name)
-            self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = WAIT) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self.calls), timeout)
-
-    def wait_count(self, count: int, timeout: float = WAIT) -> bool:
-        return self.wait_for(lambda calls: len(calls) >= count, timeout)
 
 
 @pytest.fixture

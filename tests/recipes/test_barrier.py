@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import socket
-import threading
 import time
 from typing import Any, Callable
 
@@ -17,35 +16,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionClosedError
 from kazoo.recipe.barrier import AsyncBarrier, AsyncDoubleBarrier, Barrier, DoubleBarrier
 from kazoo.testing import drop_connection, expire_session
+from tests.recipes.helpers import Background
 
 pytestmark = pytest.mark.integration
 
-WAIT = 15.0
-
-
-class Background:
-    """Run ``fn(*args)`` in a thread; ``get()`` returns its result or raises its error."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self._fn, self._args = fn, args
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self.result = self._fn(*self._args)
-        except BaseException as exc:  # noqa: BLE001 - handed to get()
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def get(self, timeout: float = WAIT) -> Any:
-        assert self.done.wait(timeout), "the background call did not finish"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 def members(client: KazooClient, path: str) -> list[str]:
@@ -67,30 +41,23 @@ def test_barrier_create_wait_remove(zk_client: KazooClient, make_client) -> None
     waiting = Background(Barrier(make_client(), "/b/one").wait, 20)
     assert not waiting.done.wait(0.2)
     assert barrier.remove() is True
-    assert waiting.get() is True
+    assert waiting.result() is True
     assert barrier.remove() is False
 
 
-def test_barrier_wait_survives_a_dropped_connection(zk_client: KazooClient, make_client) -> None:
+@pytest.mark.parametrize("fault", [drop_connection, expire_session], ids=["dropped", "expired"])
+def test_barrier_wait_survives_connection_faults(
+    zk_client: KazooClient, make_client, fault: Callable[[KazooClient], None]
+) -> None:
     Barrier(make_client(), "/b").create()
     waiting = Background(Barrier(zk_client, "/b").wait, 30)
     assert not waiting.done.wait(0.2)
-    drop_connection(zk_client)
-    assert not waiting.done.wait(0.2), "a disconnect does not lower the barrier"
+    fault(zk_client)
+    assert not waiting.done.wait(0.2), "neither a disconnect nor LOST lowers the barrier"
     started = time.monotonic()
     assert Barrier(make_client(), "/b").remove() is True
-    assert waiting.get() is True
+    assert waiting.result() is True
     assert time.monotonic() - started < 5
-
-
-def test_barrier_wait_survives_session_expiry(zk_client: KazooClient, make_client) -> None:
-    Barrier(make_client(), "/b").create()
-    waiting = Background(Barrier(zk_client, "/b").wait, 30)
-    assert not waiting.done.wait(0.2)
-    expire_session(zk_client)
-    assert not waiting.done.wait(0.2), "LOST does not lower the barrier"
-    Barrier(make_client(), "/b").remove()
-    assert waiting.get() is True
 
 
 def test_barrier_wait_ends_when_the_client_stops(make_client) -> None:
@@ -100,7 +67,7 @@ def test_barrier_wait_ends_when_the_client_stops(make_client) -> None:
     assert not waiting.done.wait(0.2)
     client.stop()
     with pytest.raises(ConnectionClosedError):
-        waiting.get(timeout=5)
+        waiting.result(timeout=5)
     for call in (Barrier(client, "/b").create, Barrier(client, "/b").wait):
         with pytest.raises(ConnectionClosedError):
             call()
@@ -137,7 +104,7 @@ def test_double_barrier_enter_and_leave_together(make_client) -> None:
     assert len(members(observer, "/db")) == 2
     assert observer.exists("/db/ready") is None
     barriers[2].enter()
-    first.get(), second.get()
+    first.result(), second.result()
     assert all(b.participating for b in barriers)
     names = members(observer, "/db")
     assert sorted(names) == sorted(b.node_name for b in barriers)
@@ -150,7 +117,7 @@ def test_double_barrier_enter_and_leave_together(make_client) -> None:
     assert not leaving[0].done.wait(0.3), "leave waits for every member"
     barriers[2].leave()
     for job in leaving:
-        job.get()
+        job.result()
     assert not any(b.participating for b in barriers)
     assert observer.get_children("/db") == []
 
@@ -161,11 +128,11 @@ def test_double_barrier_can_be_used_again(make_client) -> None:
         entering = Background(barriers[0].enter, 10)
         assert not entering.done.wait(0.2), "the previous round's ready node is gone"
         barriers[1].enter(timeout=10)
-        entering.get()
+        entering.result()
         assert barriers[0].participating and barriers[1].participating
         leaving = Background(barriers[0].leave, 10)
         barriers[1].leave(timeout=10)
-        leaving.get()
+        leaving.result()
 
 
 def test_double_barrier_enter_timeout_cleans_up(zk_client: KazooClient) -> None:
@@ -183,7 +150,7 @@ def test_double_barrier_leave_timeout_cleans_up(zk_client: KazooClient, make_cli
     barrier = DoubleBarrier(zk_client, "/db", 2)
     entering = Background(stay.enter, 10)
     barrier.enter(timeout=10)
-    entering.get()
+    entering.result()
     started = time.monotonic()
     barrier.leave(timeout=0.5)
     assert 0.45 <= time.monotonic() - started < 3
@@ -209,13 +176,13 @@ def test_double_barrier_enter_survives_session_expiry(zk_client: KazooClient, ma
     expire_session(zk_client)
     other = DoubleBarrier(make_client(), "/db", 2)
     other.enter(timeout=10)
-    entering.get()
+    entering.result()
     assert barrier.participating and other.participating
     _data, stat = zk_client.get(barrier.create_path)
     assert stat.ephemeralOwner == zk_client.client_id[0], "made again on the new session"
     leaving = Background(other.leave, 10)
     barrier.leave(timeout=10)
-    leaving.get()
+    leaving.result()
     assert zk_client.get_children("/db") == []
 
 

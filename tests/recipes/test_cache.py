@@ -159,9 +159,7 @@ def test_tree_event_and_node_data() -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def test_start_loads_the_tree_then_initialized(
-    zk_client: KazooClient, tree: list[str]
-) -> None:
+def test_start_loads_the_tree_then_initialized(zk_client: KazooClient, tree: list[str]) -> None:
     cache, tracker = started(zk_client)
     assert tracker.events[-1] == TreeEvent.make(INITIALIZED, None)
     added = tracker.events[:-1]
@@ -329,9 +327,7 @@ def test_root_deleted_and_created_again(
     cache.close()
 
 
-def test_concurrent_writers_converge(
-    zk_client: KazooClient, make_client, tree: list[str]
-) -> None:
+def test_concurrent_writers_converge(zk_client: KazooClient, make_client, tree: list[str]) -> None:
     cache, tracker = started(zk_client)
     writers = [make_client(), make_client()]
     names = [f"/t/{a}" for a in "abcdef"] + [f"/t/{a}/{b}" for a in "abc" for b in "xyz"]
@@ -400,13 +396,8 @@ def test_changes_missed_while_cut_off_arrive_without_a_full_read(
     reads = ReadCounter(client)
     session_id = client.client_id[0]
     mark = len(tracker.events)
-    member.pause()
-    try:
-        faults.sever(client)
-        assert tracker.wait_type(SUSPENDED)
+    with faults.away(client, member, lambda: tracker.wait_type(SUSPENDED)):
         _change_while_away(other)
-    finally:
-        member.resume()
     assert tracker.wait_type(RECONNECTED)
     tracker.converged(cache, other, "/t")
     assert client.client_id[0] == session_id
@@ -437,15 +428,10 @@ def test_premise_recursive_watches_get_no_catch_up(
     events, states = recorder(), recorder()
     client.add_watch("/r", events, AddWatchMode.PERSISTENT_RECURSIVE)
     client.add_listener(states)
-    member.pause()
-    try:
-        faults.sever(client)
-        assert states.wait_for(lambda calls: (KazooState.SUSPENDED,) in calls)
+    with faults.away(client, member, lambda: states.wait_call(KazooState.SUSPENDED)):
         other.create("/r/missed")
-    finally:
-        member.resume()
     rearmed = WatchedEvent(EventType.NONE, KeeperState.CONNECTED, "/r")
-    assert events.wait_for(lambda calls: (rearmed,) in calls)
+    assert events.wait_call(rearmed)
     other.create("/r/seen")
     assert events.wait_for(lambda calls: len(calls) >= 2)
     seen = WatchedEvent(EventType.CREATED, KeeperState.CONNECTED, "/r/seen")
@@ -476,14 +462,9 @@ def test_converges_after_a_session_expiry_with_changes_made_meanwhile(
     cache, tracker = started(client)
     old_id = client.client_id
     mark = len(tracker.events)
-    member.pause()
-    try:
-        faults.sever(client)
-        assert tracker.wait_type(SUSPENDED)
+    with faults.away(client, member, lambda: tracker.wait_type(SUSPENDED)):
         _change_while_away(other)
         faults.expire_via(old_id, rest)
-    finally:
-        member.resume()
     assert tracker.wait_type(RECONNECTED, timeout=30.0)
     tracker.converged(cache, other, "/t")
     assert client.client_id[0] != old_id[0]

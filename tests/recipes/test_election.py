@@ -11,7 +11,7 @@ from kazoo.protocol.states import KazooState
 from kazoo.recipe.election import AsyncElection, Election
 from kazoo.recipe.lock import Lock
 from kazoo.testing import expire_session
-from tests.recipes.lock_helpers import (
+from tests.recipes.helpers import (
     WAIT,
     Background,
     StateLog,
@@ -124,7 +124,7 @@ def test_session_loss_while_leading_is_reported(zk_client, make_client) -> None:
 
     def lead() -> None:
         started.set()
-        states.wait_for(KazooState.LOST)  # the election never interrupts func
+        states.wait_states(KazooState.LOST)  # the election never interrupts func
         seen_after.append((election.is_leader, election.fencing_token))
         stop.wait(WAIT)
 
@@ -136,7 +136,7 @@ def test_session_loss_while_leading_is_reported(zk_client, make_client) -> None:
     follower = Background(successor.run, elected.set)
     wait_children(zk_client, "/el", lambda names: len(names) == 2)
     expire_session(client)
-    assert states.wait_for(KazooState.LOST)
+    assert states.wait_states(KazooState.LOST)
     assert elected.wait(WAIT)  # the successor leads while `lead` is still running
     assert follower.result() is None
     stop.set()

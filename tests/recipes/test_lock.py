@@ -21,7 +21,7 @@ from kazoo.recipe.lock import (
     ReadLock,
     WriteLock,
 )
-from tests.recipes.lock_helpers import (
+from tests.recipes.helpers import (
     WAIT,
     Background,
     StateLog,
@@ -95,12 +95,12 @@ def test_waits_on_its_predecessor_only(zk_client, make_client, monkeypatch) -> N
     mid = blocked_waiter(middle, zk_client, "/lk", 2)
     end = blocked_waiter(last, zk_client, "/lk", 3)
     middle_node, holder_node = middle.node, holder.node
-    assert watched.wait_for(middle_node)
+    assert watched.wait_states(middle_node)
     assert holder_node not in watched.items  # no herd: only the predecessor is watched
     middle.cancel()
     with pytest.raises(CancelledError):
         mid.result()
-    assert watched.wait_for(middle_node, holder_node)  # the next one down, once it is gone
+    assert watched.wait_states(middle_node, holder_node)  # the next one down, once it is gone
     assert set(watched.items) == {middle_node, holder_node}
     holder.release()
     assert end.result() is True

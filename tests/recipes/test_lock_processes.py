@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.recipes.lock_helpers import children, wait_children
+from tests.recipes.helpers import children, wait_children
 from tests.recipes.lock_worker import Entry, check_history, parse
 
 pytestmark = pytest.mark.integration

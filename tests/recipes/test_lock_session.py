@@ -11,12 +11,13 @@ from kazoo.exceptions import ConfigurationError, ConnectionClosedError
 from kazoo.protocol.states import KazooState
 from kazoo.recipe.lock import Lock
 from kazoo.testing import drop_connection, expire_session
-from tests.recipes.lock_helpers import (
+from tests.recipes.helpers import (
     WAIT,
     PausableProxy,
     StateLog,
     blocked_waiter,
     children,
+    held_lock,
     wait_children,
 )
 
@@ -25,13 +26,10 @@ pytestmark = pytest.mark.integration
 
 def test_session_expiry_while_holding(zk_client, make_client) -> None:
     client = make_client()
-    lock = Lock(client, "/lk", "x")
-    states = StateLog()
-    lock.add_listener(states)
-    assert lock.acquire()
+    lock, states = held_lock(client, "/lk", "x")
     old_token = lock.fencing_token
     expire_session(client)
-    assert states.wait_for(KazooState.LOST)
+    assert states.wait_states(KazooState.LOST)
     assert states.items[-1] == KazooState.LOST
     assert not lock.is_acquired
     assert lock.node is None and lock.fencing_token is None
@@ -76,7 +74,7 @@ def test_reconnect_with_the_same_session_keeps_the_lock(make_client) -> None:
     assert lock.acquire()
     node, token, session = lock.node, lock.fencing_token, client.client_id[0]
     drop_connection(client)
-    assert states.wait_for(KazooState.SUSPENDED, KazooState.CONNECTED)
+    assert states.wait_states(KazooState.SUSPENDED, KazooState.CONNECTED)
     assert client.client_id[0] == session
     assert lock.is_acquired and lock.node == node and lock.fencing_token == token
     assert removed.items == []
@@ -87,27 +85,21 @@ def test_reconnect_with_the_same_session_keeps_the_lock(make_client) -> None:
 
 def test_reconnect_drops_a_lock_whose_node_is_gone(zk_client, make_client) -> None:
     client = make_client()
-    lock = Lock(client, "/lk")
-    states = StateLog()
-    lock.add_listener(states)
-    assert lock.acquire()
+    lock, states = held_lock(client, "/lk")
     zk_client.delete("/lk/" + lock.node)  # e.g. an operator removed it
     drop_connection(client)
-    assert states.wait_for(KazooState.SUSPENDED, KazooState.LOST)
+    assert states.wait_states(KazooState.SUSPENDED, KazooState.LOST)
     assert not lock.is_acquired and lock.fencing_token is None
     assert lock.release() is False
 
 
 def test_persistent_lock_node_survives_session_loss(zk_client, make_client) -> None:
     client = make_client()
-    lock = Lock(client, "/lk")
-    states = StateLog()
-    lock.add_listener(states)
-    assert lock.acquire(ephemeral=False)
+    lock, states = held_lock(client, "/lk", ephemeral=False)
     path = "/lk/" + lock.node
     assert client.exists(path).ephemeralOwner == 0
     expire_session(client)
-    assert states.wait_for(KazooState.CONNECTED)  # validated on the new session
+    assert states.wait_states(KazooState.CONNECTED)  # validated on the new session
     assert KazooState.LOST not in states.items
     assert lock.is_acquired and client.exists(path) is not None
     assert Lock(zk_client, "/lk").acquire(blocking=False) is False
@@ -172,4 +164,3 @@ def test_budget_spent_on_connection_trouble_returns_false(zk_client, zk_hosts, m
         lock.release()
     finally:
         proxy.close()
-

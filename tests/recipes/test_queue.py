@@ -7,7 +7,6 @@ import asyncio
 import re
 import threading
 import time
-from collections import Counter as Tally
 from typing import Any, Callable
 
 import pytest
@@ -23,36 +22,11 @@ from kazoo.recipe.queue import (
     sorted_entries,
 )
 from kazoo.testing import drop_connection, expire_session
+from tests.recipes.helpers import Background
 
 pytestmark = pytest.mark.integration
 
-WAIT = 15.0
 ENTRY = re.compile(r"entry-(\d{3})-(-?\d{10})")
-
-
-class Background:
-    """Run ``fn(*args)`` in a thread; ``get()`` returns its result or raises its error."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self._fn, self._args = fn, args
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self.result = self._fn(*self._args)
-        except BaseException as exc:  # noqa: BLE001 - handed to get()
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def get(self, timeout: float = WAIT) -> Any:
-        assert self.done.wait(timeout), "the background call did not finish"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 # --------------------------------------------------------------------------- naming
@@ -168,34 +142,44 @@ def _produce(client: KazooClient, cls: type, path: str, tag: int, count: int) ->
         queue.put(f"{tag}-{i}".encode(), priority=i % 3)
 
 
-def test_queue_concurrent_producers_and_consumers(make_client) -> None:
+def _exchange(make_client, cls: type, path: str, take: Callable[[Any], Any]) -> None:
+    """3 producers put 100 items each while 3 consumers take them with ``take(queue)`` (an
+    item or ``None``); every item must arrive exactly once."""
     per_producer, producers = 100, 3
     total = per_producer * producers
     got: list[bytes] = []
     lock = threading.Lock()
     produced = [
-        Background(_produce, make_client(), Queue, "/cq", p, per_producer) for p in range(3)
+        Background(_produce, make_client(), cls, path, p, per_producer) for p in range(producers)
     ]
 
     def consume(client: KazooClient) -> None:
-        queue = Queue(client, "/cq")
+        queue = cls(client, path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with lock:
                 if len(got) >= total:
                     return
-            item = queue.get()
-            if item is None:
-                time.sleep(0.01)  # Queue.get never blocks: poll
-                continue
-            with lock:
-                got.append(item)
+            item = take(queue)
+            if item is not None:
+                with lock:
+                    got.append(item)
 
     consumers = [Background(consume, make_client()) for _ in range(3)]
     for job in produced + consumers:
-        job.get(timeout=90)
-    expected = {f"{p}-{i}".encode() for p in range(producers) for i in range(per_producer)}
-    assert len(got) == total and set(got) == expected
+        job.result(timeout=100)
+    expected = [f"{p}-{i}".encode() for p in range(producers) for i in range(per_producer)]
+    assert sorted(got) == sorted(expected)
+
+
+def test_queue_concurrent_producers_and_consumers(make_client) -> None:
+    def take(queue: Queue) -> bytes | None:
+        item = queue.get()
+        if item is None:
+            time.sleep(0.01)  # Queue.get never blocks: poll
+        return item
+
+    _exchange(make_client, Queue, "/cq", take)
     assert Queue(make_client(), "/cq").get() is None
 
 
@@ -237,7 +221,7 @@ def test_locking_queue_release_hands_the_item_to_another_consumer(
     assert not waiting.done.wait(0.3), "a claimed item is not handed out twice"
     started = time.monotonic()
     assert first.release() is True
-    assert waiting.get() == b"only"
+    assert waiting.result() == b"only"
     assert time.monotonic() - started < 5, "woken by the released claim, not by the timeout"
     assert first.release() is False
     assert second.consume() is True
@@ -268,7 +252,7 @@ def test_locking_queue_get_waits_for_a_put_within_its_budget(
     assert not waiting.done.wait(0.2)
     started = time.monotonic()
     LockingQueue(make_client(), "/lq").put(b"late")
-    assert waiting.get() == b"late"
+    assert waiting.result() == b"late"
     assert time.monotonic() - started < 5
 
 
@@ -355,39 +339,18 @@ def test_locking_queue_get_survives_a_dropped_connection(
     assert not waiting.done.wait(0.2)
     drop_connection(zk_client)
     LockingQueue(make_client(), "/lq").put(b"after")
-    assert waiting.get() == b"after"
+    assert waiting.result() == b"after"
     assert queue.consume() is True
 
 
 def test_locking_queue_concurrent_producers_and_consumers(make_client) -> None:
-    per_producer, producers = 100, 3
-    total = per_producer * producers
-    got: list[bytes] = []
-    lock = threading.Lock()
-    produced = [
-        Background(_produce, make_client(), LockingQueue, "/clq", p, per_producer)
-        for p in range(producers)
-    ]
-
-    def consume(client: KazooClient) -> None:
-        queue = LockingQueue(client, "/clq")
-        while True:
-            with lock:
-                if len(got) >= total:
-                    return
-            item = queue.get(timeout=0.5)
-            if item is None:
-                continue
+    def take(queue: LockingQueue) -> bytes | None:
+        item = queue.get(timeout=0.5)
+        if item is not None:
             assert queue.consume() is True
-            with lock:
-                got.append(item)
+        return item
 
-    consumers = [Background(consume, make_client()) for _ in range(3)]
-    for job in produced + consumers:
-        job.get(timeout=100)
-    tally = Tally(got)
-    expected = {f"{p}-{i}".encode() for p in range(producers) for i in range(per_producer)}
-    assert set(tally) == expected and max(tally.values()) == 1
+    _exchange(make_client, LockingQueue, "/clq", take)
     assert len(LockingQueue(make_client(), "/clq")) == 0
 
 
@@ -431,4 +394,3 @@ def test_async_locking_queue_and_cancellation(aio) -> None:
         assert await queue.count() == 0
 
     aio(body)
-

@@ -12,7 +12,7 @@ import pytest
 from kazoo.exceptions import CancelledError, ConnectionClosedError, LockTimeout
 from kazoo.recipe.lock import AsyncSemaphore, Semaphore
 from kazoo.testing import drop_connection, expire_session
-from tests.recipes.lock_helpers import WAIT, Background, await_children, children, wait_children
+from tests.recipes.helpers import WAIT, Background, await_children, children, wait_children
 
 pytestmark = pytest.mark.integration
 

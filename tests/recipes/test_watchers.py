@@ -440,15 +440,10 @@ def test_watchers_catch_up_on_changes_missed_while_cut_off(
     states = recorder()
     client.add_listener(states)
     session_id = client.client_id[0]
-    member.pause()
-    try:
-        faults.sever(client)
-        assert states.wait_for(lambda calls: (KazooState.SUSPENDED,) in calls)
+    with faults.away(client, member, lambda: states.wait_call(KazooState.SUSPENDED)):
         other.set("/p", b"1")
         other.create("/p/a")
         other.delete("/gone")
-    finally:
-        member.resume()
     assert data.wait_count(2) and gone.wait_count(2) and children.wait_count(2)
     assert client.client_id[0] == session_id
     settle(client, recorder)
@@ -472,15 +467,10 @@ def test_watchers_read_again_after_session_expiry(
     states = recorder()
     client.add_listener(states)
     old_id = client.client_id
-    member.pause()
-    try:
-        faults.sever(client)
-        assert states.wait_for(lambda calls: (KazooState.SUSPENDED,) in calls)
+    with faults.away(client, member, lambda: states.wait_call(KazooState.SUSPENDED)):
         other.set("/p", b"1")
         other.create("/p/a")
         faults.expire_via(old_id, rest)
-    finally:
-        member.resume()
     renewed = [(KazooState.LOST,), (KazooState.CONNECTED,)]
     assert states.wait_for(lambda calls: calls[-2:] == renewed)
     assert data.wait_count(2) and kept.wait_count(2)
@@ -495,9 +485,7 @@ def test_watchers_read_again_after_session_expiry(
     assert dropped.calls == [([],)]
 
 
-def test_watchers_go_on_after_expire_session(
-    zk_client: KazooClient, make_client, recorder
-) -> None:
+def test_watchers_go_on_after_expire_session(zk_client: KazooClient, make_client, recorder) -> None:
     zk_client.create("/p", b"0")
     data, kept, dropped = recorder(), recorder(), recorder()
     DataWatch(zk_client, "/p", data)

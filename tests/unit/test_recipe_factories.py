@@ -10,7 +10,17 @@ import pytest
 import kazoo.client
 from kazoo.aio import AsyncKazooClient
 from kazoo.client import KazooClient
-from kazoo.recipe import barrier, counter, election, lock, party, queue, watchers
+from kazoo.recipe import (
+    barrier,
+    counter,
+    election,
+    lease,
+    lock,
+    partitioner,
+    party,
+    queue,
+    watchers,
+)
 
 BLOCKING = {
     "Barrier": barrier.Barrier,
@@ -27,6 +37,9 @@ BLOCKING = {
     "ShallowParty": party.ShallowParty,
     "Queue": queue.Queue,
     "LockingQueue": queue.LockingQueue,
+    "SetPartitioner": partitioner.SetPartitioner,
+    "NonBlockingLease": lease.NonBlockingLease,
+    "MultiNonBlockingLease": lease.MultiNonBlockingLease,
 }
 ASYNC = {
     "Barrier": barrier.AsyncBarrier,

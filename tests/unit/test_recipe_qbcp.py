@@ -43,6 +43,10 @@ class FakeZK:
         self.client_state = KeeperState.CONNECTED
         self.client_id: tuple[int, bytes] | None = (SESSION, b"")
 
+    @property
+    def connected(self) -> bool:
+        return self.state == KazooState.CONNECTED
+
     def _reply(self, name: str, result: Any) -> Any:
         if self.lose.get(name):
             self.lose[name] -= 1

@@ -202,3 +202,56 @@ def test_blocking_spawn_runs_in_background_and_logs_errors() -> None:
         assert logged.wait(5), "a failing background step is logged"
     finally:
         runtime_log.removeHandler(catch)
+
+
+class Replies:
+    """A client method with an ``*_async`` twin whose replies the test hands out."""
+
+    def __init__(self) -> None:
+        self.handler = SequentialThreadingHandler()
+        self.pending: list = []  # type: ignore[type-arg]
+
+    def read_async(self, path: str):  # type: ignore[no-untyped-def]
+        result = self.handler.async_result()
+        self.pending.append(result)
+        return result
+
+    def read(self, path: str) -> bytes:
+        return self.read_async(path).get()  # type: ignore[no-any-return]
+
+
+def test_call_within_gives_up_waiting_with_connection_loss() -> None:
+    from kazoo.exceptions import ConnectionLoss
+    from kazoo.recipe._runtime import run_async, run_blocking
+
+    client = Replies()
+
+    def steps(limit):  # type: ignore[no-untyped-def]
+        try:
+            return (yield Call.within(limit, client.read, "/p"))
+        except ConnectionLoss as exc:
+            return exc
+
+    outcome = run_blocking(client.handler, steps(0.05))
+    assert isinstance(outcome, ConnectionLoss) and len(client.pending) == 1
+    timer = threading.Timer(0.02, lambda: client.pending[-1].set(b"v"))
+    timer.start()
+    assert run_blocking(client.handler, steps(5.0)) == b"v"
+    timer.join()
+    assert Call.within(None, client.read, "/p").limit is None
+
+    async def never() -> bytes:
+        await asyncio.sleep(10)
+        return b"x"
+
+    async def quick() -> bytes:
+        return b"q"
+
+    def async_steps(fn):  # type: ignore[no-untyped-def]
+        try:
+            return (yield Call.within(0.05, fn))
+        except ConnectionLoss as exc:
+            return exc
+
+    assert isinstance(asyncio.run(run_async(async_steps(never))), ConnectionLoss)
+    assert asyncio.run(run_async(async_steps(quick))) == b"q"

@@ -1,4 +1,4 @@
-"""Helpers shared by the lock-family tests (Lock, Semaphore, Election).
+"""Helpers shared by the recipe tests (``tests.recipes.helpers``).
 
 Plain ``threading``/``socket`` code only, so the tests also run monkey-patched under gevent
 or eventlet. Every wait is bounded.
@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 from kazoo.exceptions import NoNodeError
+from kazoo.recipe.lock import Lock
 
 WAIT = 15.0
 
@@ -52,27 +53,59 @@ def blocked_waiter(lock: Any, observer: Any, path: str, count: int, **kwargs: An
     return waiter
 
 
-class StateLog:
-    """A listener recording the states it is called with."""
+class Recorder:
+    """A callable that records its calls (argument tuples) and lets tests wait for them."""
 
     def __init__(self) -> None:
-        self.items: list[Any] = []
+        self.calls: list[tuple[Any, ...]] = []
+        self.threads: list[str] = []
         self._cond = threading.Condition()
 
-    def __call__(self, state: Any) -> None:
+    def __call__(self, *args: Any) -> None:
         with self._cond:
-            self.items.append(state)
+            self.calls.append(args)
+            self.threads.append(threading.current_thread().name)
             self._cond.notify_all()
 
-    def wait_for(self, *states: Any, timeout: float = WAIT) -> bool:
+    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = WAIT) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.calls), timeout)
+
+    def wait_call(self, *args: Any, timeout: float = WAIT) -> bool:
+        """Wait until a call with exactly ``args`` was recorded."""
+        return self.wait_for(lambda calls: args in calls, timeout)
+
+    def wait_count(self, count: int, timeout: float = WAIT) -> bool:
+        return self.wait_for(lambda calls: len(calls) >= count, timeout)
+
+
+class StateLog(Recorder):
+    """A listener recording the states (or other single values) it is called with."""
+
+    @property
+    def items(self) -> list[Any]:
+        return [call[0] for call in self.calls]
+
+    def wait_states(self, *states: Any, timeout: float = WAIT) -> bool:
         """Wait until ``states`` appear in this order (not necessarily adjacent)."""
 
-        def seen() -> bool:
-            it = iter(self.items)
+        def seen(calls: list[tuple[Any, ...]]) -> bool:
+            it = iter(call[0] for call in calls)
             return all(state in it for state in states)
 
-        with self._cond:
-            return self._cond.wait_for(seen, timeout)
+        return self.wait_for(seen, timeout)
+
+
+def held_lock(
+    client: Any, path: str, identifier: Any = None, **acquire: Any
+) -> tuple[Lock, StateLog]:
+    """A ``Lock`` on ``path`` acquired through ``client`` (``acquire`` are the arguments of
+    ``acquire()``), and a :class:`StateLog` listening to it."""
+    lock = Lock(client, path, identifier)
+    states = StateLog()
+    lock.add_listener(states)
+    assert lock.acquire(**acquire)
+    return lock, states
 
 
 def children(client: Any, path: str) -> list[str]:
