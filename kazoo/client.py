@@ -8,7 +8,6 @@ handler's ``IAsyncResult``; the blocking form is ``<name>_async(...).get()``.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -135,7 +134,7 @@ class KazooClient:
         self._state = KazooState.LOST
         self._client_state = KeeperState.CLOSED
         self._live = self.handler.event_object()
-        self._lifecycle = threading.RLock()
+        self._lifecycle = self.handler.rlock_object()  # a greenlet may wait while holding it
         self._connection: Driver | None = None
         self._session: Session | None = None
         self._ops = Builders(Paths(self.chroot), self._default_acl)
