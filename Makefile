@@ -1,7 +1,9 @@
 # kazoo developer tasks. `make tour` and `make test` do all the set-up they need.
 #
 #   setup   ZooKeeper + java (apt-get when root and nothing is found), .venv with .[test]
-#   test    ruff, mypy, then the whole pytest suite (real ZooKeeper via kazoo.testing)
+#   test    ruff, mypy, then the whole pytest suite (real ZooKeeper via kazoo.testing), then
+#           the client and driver tests again in a gevent and an eventlet process
+#           (test-threading, test-gevent, test-eventlet run one part each)
 #   tour    examples/tour.py against a throwaway local ZooKeeper
 #   lint    ruff + mypy only
 #   bench   benchmarks/ against a throwaway local ZooKeeper (ratios to a raw-socket ceiling)
@@ -13,9 +15,14 @@ VENV ?= .venv
 VBIN := $(VENV)/bin
 STAMP := $(VENV)/.kazoo-installed
 PYTEST_ARGS ?=
+# What runs again under each green handler, each in a monkey-patched process of its own
+# (tests/run_handler.py). The main run (test-threading) tests the green handlers without
+# monkey-patching (tests/green, the parametrised driver and stop-hygiene tests).
+GREEN_TESTS ?= tests/integration tests/drivers tests/recipes/test_lock.py \
+	tests/recipes/test_lock_session.py tests/recipes/test_semaphore.py tests/recipes/test_election.py
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: setup system-deps test lint tour bench clean
+.PHONY: setup system-deps test test-threading test-gevent test-eventlet lint tour bench clean
 
 setup: system-deps $(STAMP)
 
@@ -66,8 +73,16 @@ lint: setup
 	$(VBIN)/ruff check kazoo tests benchmarks examples
 	$(VBIN)/mypy kazoo
 
-test: lint
+test: lint test-threading test-gevent test-eventlet
+
+test-threading: setup
 	$(VBIN)/pytest $(PYTEST_ARGS)
+
+test-gevent: setup
+	$(VBIN)/python tests/run_handler.py gevent $(GREEN_TESTS) tests/green/test_gevent_wsgi.py $(PYTEST_ARGS)
+
+test-eventlet: setup
+	$(VBIN)/python tests/run_handler.py eventlet $(GREEN_TESTS) $(PYTEST_ARGS)
 
 tour: setup
 	$(VBIN)/python -m kazoo.testing.tour_runner examples/tour.py

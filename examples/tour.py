@@ -166,6 +166,12 @@ def recipes(zk: KazooClient, root: str) -> None:
     check(taken == [b"urgent", b"first", b"second"], "queue order")
 
 
+def gevent_section(hosts: str) -> None:
+    from tour_gevent import tour_gevent
+
+    tour_gevent(hosts, step, show, check)
+
+
 def asyncio_section(hosts: str) -> None:
     import asyncio
 
@@ -195,6 +201,7 @@ def main(argv: list[str]) -> int:
         zk.stop()
         zk.close()
         show(f"state={zk.state}; listener saw {[str(s) for s in states]}")
+    gevent_section(hosts)
     asyncio_section(hosts)
     print("\nThe tour is over.")
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -145,7 +144,7 @@ class KazooClient(ClientBase):
             kwargs,
         )
         self._live = self.handler.event_object()
-        self._lifecycle = threading.RLock()
+        self._lifecycle = self.handler.rlock_object()  # a greenlet may wait while holding it
         self._connection: Driver | None = None
         self._bind_recipes()
 

@@ -95,6 +95,10 @@ class IHandler(Protocol):
     sockets, and two workers that run callbacks one at a time, in order -- one for watch
     callbacks and state listeners, one for completion (``rawlink``) callbacks. A callback
     that blocks delays later callbacks of its kind, never the I/O owner.
+
+    Every primitive must wait in the handler's flavour: the client and the I/O driver block
+    only through them (events, locks, sockets, selectors, name resolution, sleeping), which
+    is what lets the green handlers work without monkey-patching.
     """
 
     #: Name of the handler, e.g. ``"sequential_threading_handler"``.
@@ -191,5 +195,15 @@ class IHandler(Protocol):
         """Internal: a new selector of the handler's flavour, for the blocking I/O driver.
 
         The driver keeps one per connection and closes it when done.
+        """
+        ...
+
+    def getaddrinfo(
+        self, host: str, port: int, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> list[Any]:
+        """Internal: :func:`socket.getaddrinfo` of the handler's flavour, for the I/O driver.
+
+        The driver resolves every host on every connect pass through this, so a green
+        handler must not block its hub here (gevent's resolver, eventlet's green DNS).
         """
         ...

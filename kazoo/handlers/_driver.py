@@ -137,9 +137,10 @@ class Driver:
 
     def _resolve(self) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
+        resolve = self.handler.getaddrinfo  # not socket.getaddrinfo: it would block a hub
         for host, port in self.client.hosts:
             try:
-                infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+                infos = resolve(host, port, 0, socket.SOCK_STREAM)
             except OSError as exc:
                 log.warning("cannot resolve %s: %s", host, exc)
                 continue

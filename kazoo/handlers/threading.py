@@ -49,13 +49,6 @@ class AsyncResult(utils.AsyncResult[T]):
         super().__init__(handler, threading.Condition, KazooTimeoutError)
 
 
-def _describe(fn: Any) -> str:
-    """Name a queued callback for a log line (never its arguments: they may be private)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
-
-
 def _run_worker(work: queue.SimpleQueue[Any], kind: str) -> None:
     get = work.get
     while True:
@@ -65,7 +58,7 @@ def _run_worker(work: queue.SimpleQueue[Any], kind: str) -> None:
         try:
             fn()
         except BaseException:  # noqa: BLE001 - a callback must never end the worker
-            log.exception("Exception in %s callback %s", kind, _describe(fn))
+            log.exception("Exception in %s callback %s", kind, utils.describe(fn))
         fn = None  # do not keep the last callback alive while idle
 
 
@@ -78,13 +71,6 @@ def _stop_at_exit(ref: weakref.ReferenceType[SequentialThreadingHandler]) -> Non
     handler = ref()
     if handler is not None:
         handler._stop(_EXIT_STOP_TIMEOUT)
-
-
-def _fileno(obj: Any) -> int:
-    fd = obj if isinstance(obj, int) else obj.fileno()
-    if fd < 0:
-        raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
-    return int(fd)
 
 
 class SequentialThreadingHandler:
@@ -238,36 +224,21 @@ class SequentialThreadingHandler:
         in input order. ``xlist`` is accepted for compatibility, but selectors cannot report
         exceptional conditions, so its result is always empty. ``timeout`` ``None`` blocks.
         """
-        rfds = [_fileno(obj) for obj in rlist]
-        wfds = [_fileno(obj) for obj in wlist]
-        for obj in xlist:
-            _fileno(obj)
-        events: dict[int, int] = {}
-        for fd in rfds:
-            events[fd] = selectors.EVENT_READ
-        for fd in wfds:
-            events[fd] = events.get(fd, 0) | selectors.EVENT_WRITE
-        with selectors.DefaultSelector() as selector:
-            for fd, mask in events.items():
-                selector.register(fd, mask)
-            ready = {key.fd: mask for key, mask in selector.select(timeout)}
-        readable = [obj for obj, fd in zip(rlist, rfds) if ready.get(fd, 0) & selectors.EVENT_READ]
-        writable = [obj for obj, fd in zip(wlist, wfds) if ready.get(fd, 0) & selectors.EVENT_WRITE]
-        return readable, writable, []
+        return utils.selector_select(selectors.DefaultSelector, rlist, wlist, xlist, timeout)
 
     def socket(self, *args: Any, **kwargs: Any) -> Socket:
         """A new :class:`socket.socket` (TCP by default, then with ``TCP_NODELAY``)."""
-        sock = socket.socket(*args, **kwargs)
-        if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+        return utils.nodelay_socket(socket, *args, **kwargs)
 
     def create_socket_pair(self) -> tuple[Socket, Socket]:
         """A connected :func:`socket.socketpair`, both ends non-blocking (for wake-ups)."""
-        first, second = socket.socketpair()
-        first.setblocking(False)
-        second.setblocking(False)
-        return first, second
+        return utils.nonblocking_pair(socket)
+
+    def getaddrinfo(
+        self, host: str, port: int, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> list[Any]:
+        """Internal: :func:`socket.getaddrinfo` (the I/O driver resolves hosts through this)."""
+        return socket.getaddrinfo(host, port, family, type, proto, flags)
 
     def create_connection(
         self,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
@@ -192,36 +194,68 @@ class AsyncResult(Generic[T]):
 
     # -- asyncio -----------------------------------------------------------------------------
 
+    def _add_waiter(self, hook: Callable[[], Any]) -> None:
+        add_waiter(self, hook)
+
     def __await__(self) -> Generator[Any, None, T]:
         """``await result`` from a coroutine, without blocking the event loop.
 
         The outcome is handed to the awaiting loop with ``loop.call_soon_threadsafe`` from
         whichever thread sets it. Cancelling the awaiting task does not affect the result.
         """
-        if not self._ready:
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-            hook = functools.partial(_wake_future, loop, future)
-            with self._condition:
-                if not self._ready:
-                    if self._waiters is None:
-                        self._waiters = []
-                    self._waiters.append(hook)
-                    pending = True
-                else:
-                    pending = False
-            if pending:
-                try:
-                    yield from future.__await__()
-                finally:
-                    if not future.done() or future.cancelled():  # the awaiter gave up
-                        self._forget_waiter(hook)
-        return self.get(block=False)
+        return (yield from await_result(self))
 
-    def _forget_waiter(self, hook: Callable[[], Any]) -> None:
-        with self._condition:
-            if self._waiters and hook in self._waiters:
-                self._waiters.remove(hook)
+
+#: Guards creating a result's list of asyncio hooks (two loops may await one result). Held
+#: for an append only, never while waiting, and never by the setter: under monkey-patching it
+#: may be a green lock, which is fine for the same reason.
+_WAITERS_LOCK = threading.Lock()
+
+
+def add_waiter(result: Any, hook: Callable[[], Any]) -> None:
+    """Internal: register ``hook()`` to run in the setter's thread once ``result`` is set.
+
+    ``result`` has a ``_waiters`` slot (``None`` or a list) that its setter reads *after*
+    marking itself ready; see :func:`await_result` for why no lock is shared with the setter.
+    """
+    with _WAITERS_LOCK:
+        if result._waiters is None:
+            result._waiters = []
+        result._waiters.append(hook)
+
+
+def await_result(result: Any) -> Generator[Any, None, Any]:
+    """Internal: the body of ``__await__`` for a result with ``ready()``, ``_add_waiter(hook)``
+    and ``get(block=False)``, whatever the handler.
+
+    The hook is added *before* ``ready()`` is checked again, and setters mark the result
+    ready *before* they read the hooks: so either the setter sees the hook or this coroutine
+    sees the result ready (or both, which is harmless). No lock of the handler's flavour is
+    taken here, so a loop in another thread can await a result of a gevent or eventlet
+    handler without touching that handler's hub.
+    """
+    if not result.ready():
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        hook = functools.partial(_wake_future, loop, future)
+        result._add_waiter(hook)
+        if result.ready():
+            _resolve_future(future)
+        try:
+            yield from future.__await__()
+        finally:
+            if not future.done() or future.cancelled():  # the awaiter gave up
+                forget_waiter(result, hook)
+    return result.get(block=False)
+
+
+def forget_waiter(result: Any, hook: Callable[[], Any]) -> None:
+    """Internal: drop a hook whose awaiter gave up (cancelled, or timed out in ``wait_for``),
+    so repeated give-ups on one pending result do not pile hooks up."""
+    with _WAITERS_LOCK:
+        waiters = result._waiters
+        if waiters and hook in waiters:
+            waiters.remove(hook)
 
 
 def _wake_future(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
@@ -279,6 +313,68 @@ def wrap(async_result: Any) -> Callable[[Callable[..., R]], Callable[..., R | No
 
 
 # -- sockets (internal) --------------------------------------------------------------------
+
+
+def describe(fn: Any) -> str:
+    """Internal: name a queued callback for a log line (never its arguments: they may be
+    private)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def _fileno(obj: Any) -> int:
+    fd = obj if isinstance(obj, int) else obj.fileno()
+    if fd < 0:
+        raise ValueError(f"file descriptor cannot be a negative integer ({fd})")
+    return int(fd)
+
+
+def selector_select(
+    new_selector: Callable[[], selectors.BaseSelector],
+    rlist: list[Any],
+    wlist: list[Any],
+    xlist: list[Any],
+    timeout: float | None = None,
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """Internal: :func:`select.select` semantics on a fresh selector from ``new_selector``.
+
+    Items are file descriptors or objects with ``fileno()``; the ready ones are returned in
+    input order. ``xlist`` is checked but its result is always empty (selectors cannot report
+    exceptional conditions). ``timeout`` ``None`` blocks.
+    """
+    rfds = [_fileno(obj) for obj in rlist]
+    wfds = [_fileno(obj) for obj in wlist]
+    for obj in xlist:
+        _fileno(obj)
+    events: dict[int, int] = {}
+    for fd in rfds:
+        events[fd] = selectors.EVENT_READ
+    for fd in wfds:
+        events[fd] = events.get(fd, 0) | selectors.EVENT_WRITE
+    with new_selector() as selector:
+        for fd, mask in events.items():
+            selector.register(fd, mask)
+        ready = {key.fd: mask for key, mask in selector.select(timeout)}
+    readable = [obj for obj, fd in zip(rlist, rfds) if ready.get(fd, 0) & selectors.EVENT_READ]
+    writable = [obj for obj, fd in zip(wlist, wfds) if ready.get(fd, 0) & selectors.EVENT_WRITE]
+    return readable, writable, []
+
+
+def nodelay_socket(module: Any, *args: Any, **kwargs: Any) -> socket.socket:
+    """Internal: ``module.socket(*args, **kwargs)``, with ``TCP_NODELAY`` on TCP sockets."""
+    sock: socket.socket = module.socket(*args, **kwargs)
+    if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def nonblocking_pair(module: Any) -> tuple[socket.socket, socket.socket]:
+    """Internal: a connected ``module.socketpair()``, both ends non-blocking."""
+    first, second = module.socketpair()
+    first.setblocking(False)
+    second.setblocking(False)
+    return first, second
 
 
 def create_tcp_connection(

@@ -5,6 +5,8 @@
   ``KazooTestCase``.
 * ``kazoo.testing.pytest_plugin``: fixtures ``zookeeper_cluster``, ``zk_hosts``,
   ``zk_client`` (enable with ``-p kazoo.testing.pytest_plugin``).
+* ``kazoo.testing.handlers``: ``KAZOO_TEST_HANDLER`` (``threading``, ``gevent`` or
+  ``eventlet``) chooses the handler of the clients those fixtures and the harness make.
 * ``expire_session(client)`` / ``drop_connection(client)``: a real server-side
   session expiry / a real dropped TCP connection.
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from kazoo.testing._faults import EventFactory, drop_connection, expire_session
 from kazoo.testing._process import PortClaim, claim_port_base
 from kazoo.testing.common import SUPER_PASSWORD, SUPER_USER, ZookeeperCluster
+from kazoo.testing.handlers import make_handler
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -158,12 +159,13 @@ _global: _Global | None = None
 
 
 @atexit.register
-def _release_claim_at_exit() -> None:
-    # terminate_global_cluster() keeps the port claim for a restart on the same ports;
-    # at exit its lock files are closed here (not left to the garbage collector).
-    with _lock:
-        if _global is not None and _global.claim is not None:
-            _global.claim.release()
+def _discard_global_at_exit() -> None:
+    """Stop the global cluster, then give its port claim back (the lock files stay open
+    otherwise until the interpreter tears them down)."""
+    global _global
+    old, _global = _global, None
+    if old is not None:
+        old.discard()
 
 
 def _build_global(config: ClusterConfig) -> _Global:
@@ -325,6 +327,8 @@ class KazooTestHarness(unittest.TestCase):
     def _new_client(self, hosts: str, **client_options: Any) -> KazooClient:
         from kazoo.client import KazooClient
 
+        if "handler" not in client_options:  # the one KAZOO_TEST_HANDLER names
+            client_options["handler"] = make_handler()
         client = KazooClient(hosts, **client_options)
         self._tracked().append(client)
         return client

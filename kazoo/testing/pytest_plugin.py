@@ -11,7 +11,8 @@ Enable with ``-p kazoo.testing.pytest_plugin`` or ``pytest_plugins =
 * ``zk_hosts``: ``"127.0.0.1:<port>,…/kazootests<uuid hex>"``, a fresh chroot
   that is deleted recursively after the test.
 * ``zk_client``: a started ``KazooClient`` on ``zk_hosts``; stopped and
-  closed after the test.
+  closed after the test. Its handler is the one ``KAZOO_TEST_HANDLER`` names
+  (``threading``, ``gevent`` or ``eventlet``; see :mod:`kazoo.testing.handlers`).
 
 When such a test fails, the report gets a section with the tail of every
 member's server log.
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kazoo.testing.common import ZookeeperCluster
+from kazoo.testing.handlers import HANDLER_ENV, handler_name, make_handler, monkey_patched
 from kazoo.testing.harness import (
     KazooTestHarness,
     create_chroot,
@@ -74,7 +76,7 @@ def zk_client(zk_hosts: str) -> Iterator[KazooClient]:
     """A started ``KazooClient`` in the test's own chroot."""
     from kazoo.client import KazooClient
 
-    client = KazooClient(zk_hosts, timeout=CLIENT_TIMEOUT)
+    client = KazooClient(zk_hosts, timeout=CLIENT_TIMEOUT, handler=make_handler())
     try:
         client.start()
         yield client
@@ -83,6 +85,12 @@ def zk_client(zk_hosts: str) -> Iterator[KazooClient]:
             client.stop()
         finally:
             client.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    patched = monkey_patched()
+    how = f"{patched} monkey-patched" if patched else "not monkey-patched"
+    return f"kazoo test handler ({HANDLER_ENV}): {handler_name()}, {how}"
 
 
 def _uses_zookeeper(item: pytest.Item) -> bool:

@@ -1,44 +1,47 @@
-"""Fixtures for the driver tests: fake servers, clients, state recording and leak checks."""
+"""Fixtures for the driver tests: fake servers, clients, state recording and leak checks.
+
+``env`` builds its clients on the handler of the ``driver_handler`` fixture: the one
+``KAZOO_TEST_HANDLER`` names, unless a module parametrises it (``DRIVER_HANDLERS``: all
+three kinds in a process that is not monkey-patched, where the green handlers run their hub
+in the test's thread).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from kazoo.client import KazooClient
+from kazoo.testing.handlers import handler_name
 
+from ..green.flavours import PROCESS_KINDS, Flavour, flavour, flavour_of, open_sockets
 from .fakeserver import FakeZooKeeper
+
+#: The handlers a driver test module can be parametrised over (``driver_handler``).
+DRIVER_HANDLERS = PROCESS_KINDS
 
 #: Bound on joining the threads a test left behind.
 JOIN_BOUND = 5.0
 
 
-def open_sockets() -> int:
-    """Number of socket file descriptors this process holds (Linux /proc)."""
-    count = 0
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:  # the fd of the listing itself, already gone
-            continue
-        if target.startswith("socket:"):
-            count += 1
-    return count
+def _block(cond: threading.Condition, left: float) -> None:
+    cond.wait(left)
 
 
 class Recorder:
     """A callable that records what it is called with (states, watch events), for bounded
-    waits from the test thread."""
+    waits from the test thread. ``pause(cond, left)`` is how a wait waits (see
+    :meth:`Flavour.pause`); by default it blocks in ``cond.wait``."""
 
-    def __init__(self) -> None:
+    def __init__(self, pause: Callable[[threading.Condition, float], None] = _block) -> None:
         self.items: list[Any] = []
         self.times: list[float] = []  # time.monotonic() of each call
         self._cond = threading.Condition()
+        self._pause = pause
 
     def __call__(self, item: Any) -> None:
         with self._cond:
@@ -62,7 +65,7 @@ class Recorder:
                     raise AssertionError(
                         f"no {what or match} after index {start} within {timeout} s: {self.items}"
                     )
-                self._cond.wait(left)
+                self._pause(self._cond, left)
 
     def snapshot(self) -> list[Any]:
         with self._cond:
@@ -73,7 +76,7 @@ class StateLog(Recorder):
     """Records every KazooState a client reports (registered as its listener)."""
 
     def __init__(self, client: KazooClient) -> None:
-        super().__init__()
+        super().__init__(flavour_of(client.handler).pause)
         client.add_listener(self)
 
     @property
@@ -95,8 +98,11 @@ class _ErrorRecords(logging.Handler):
 class Env:
     """Tracks what a test starts and checks, at the end, that nothing leaked."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: Flavour | None = None) -> None:
+        self.flavour = kind if kind is not None else Flavour()
+        self.flavour.hub()  # part of the baseline, like the threads already running
         self.threads: set[threading.Thread] = set(threading.enumerate())
+        self.greenlets = self.flavour.live_greenlets()
         self.sockets = open_sockets()
         self.servers: list[FakeZooKeeper] = []
         self.clients: list[KazooClient] = []
@@ -105,12 +111,15 @@ class Env:
         logging.getLogger("kazoo").addHandler(self._errors)
 
     def server(self, **kwargs: Any) -> FakeZooKeeper:
+        kwargs.setdefault("pause", self.flavour.pause)
         server = FakeZooKeeper(**kwargs)
         self.servers.append(server)
         return server
 
     def client(self, server: FakeZooKeeper, chroot: str = "", **kwargs: Any) -> KazooClient:
         kwargs.setdefault("timeout", 5.0)
+        if "handler" not in kwargs:
+            kwargs["handler"] = self.flavour.handler()
         client = KazooClient(hosts=server.host + chroot, **kwargs)
         self.clients.append(client)
         return client
@@ -148,6 +157,12 @@ class Env:
         leaked = [t.name for t in set(threading.enumerate()) - self.threads if t.is_alive()]
         if leaked:
             problems.append(f"leaked threads: {leaked}")
+        greenlets = self.flavour.live_greenlets()
+        while greenlets > self.greenlets and time.monotonic() < deadline:
+            self.flavour.sleep(0.01)  # let finished greenlets run to their end
+            greenlets = self.flavour.live_greenlets()
+        if greenlets > self.greenlets:
+            problems.append(f"leaked greenlets: {greenlets - self.greenlets}")
         sockets = open_sockets()
         if sockets > self.sockets:
             problems.append(f"leaked sockets: {sockets - self.sockets}")
@@ -157,8 +172,14 @@ class Env:
 
 
 @pytest.fixture
-def env() -> Any:
+def driver_handler(request: pytest.FixtureRequest) -> str:
+    """The handler kind of the test's clients (parametrise it with ``indirect=True``)."""
+    return getattr(request, "param", None) or handler_name()
+
+
+@pytest.fixture
+def env(driver_handler: str) -> Any:
     """An :class:`Env`; its ``finish()`` runs at teardown if the test did not call it."""
-    environment = Env()
+    environment = Env(flavour(driver_handler))
     yield environment
     environment.finish()

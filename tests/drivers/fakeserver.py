@@ -409,11 +409,25 @@ class Conn:
         self.server._post(self, None)
 
 
+def _wait_on(cond: threading.Condition, left: float) -> None:
+    cond.wait(left)
+
+
 class FakeZooKeeper:
     """A fake ZooKeeper server on 127.0.0.1, run by one thread."""
 
-    def __init__(self, *, timeout_ms: int | None = None, default: Peer | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_ms: int | None = None,
+        default: Peer | None = None,
+        pause: Callable[[threading.Condition, float], None] | None = None,
+    ) -> None:
         self.timeout_ms = timeout_ms  # negotiated timeout (None: echo the requested one)
+        # How wait_for() waits for the server thread (``pause(cond, left)``, cond held): by
+        # default cond.wait(left); a test whose client runs on a green hub in the test's own
+        # thread passes one that yields to that hub instead of blocking it.
+        self._pause = pause if pause is not None else _wait_on
         self.default = default if default is not None else Peer()
         self.zxid = 0x100  # returned in read replies
         self.nodes: dict[str, tuple[bytes | None, bytes]] = {}  # path -> (data, stat)
@@ -484,7 +498,7 @@ class FakeZooKeeper:
                     raise AssertionError(
                         f"timed out after {timeout} s waiting for {what or predicate}"
                     )
-                self._cond.wait(left)
+                self._pause(self._cond, left)
 
     def poke(self) -> None:
         """Wake every wait_for() so it looks at its predicate again."""

@@ -1,5 +1,6 @@
-"""The threading driver against a scripted fake peer: the normal paths (PROTOCOL.md §2-3,
-API.md §2.1.3-2.1.4)."""
+"""The I/O driver against a scripted fake peer: the normal paths (PROTOCOL.md §2-3,
+API.md §2.1.3-2.1.4), under every handler (the green ones without monkey-patching unless
+the whole run is patched)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from kazoo.exceptions import ConnectionClosedError, ConnectionLoss
 from kazoo.protocol.states import KazooState, KeeperState, ZnodeStat
 
-from .conftest import Env, StateLog
+from .conftest import DRIVER_HANDLERS, Env, StateLog
 from .fakeserver import (
     OP_AUTH,
     OP_CLOSE,
@@ -29,6 +30,8 @@ from .fakeserver import (
 )
 
 CONNECTED, SUSPENDED, LOST = KazooState.CONNECTED, KazooState.SUSPENDED, KazooState.LOST
+
+pytestmark = pytest.mark.parametrize("driver_handler", DRIVER_HANDLERS, indirect=True)
 
 
 def _noop(_event: Any) -> None:

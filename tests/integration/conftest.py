@@ -15,6 +15,7 @@ import pytest
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import Callback
+from kazoo.testing.handlers import make_handler
 
 from .. import cluster_helpers
 
@@ -88,11 +89,14 @@ def helpers() -> type[Helpers]:
 @pytest.fixture
 def make_client(zk_hosts: str) -> Iterator[Callable[..., KazooClient]]:
     """``make_client(hosts=None, start=True, **options)``: extra clients (default: the
-    test's chroot), stopped and closed after the test whatever happens."""
+    test's chroot, the handler KAZOO_TEST_HANDLER names), stopped and closed after the test
+    whatever happens."""
     made: list[KazooClient] = []
 
     def make(hosts: str | None = None, start: bool = True, **options: Any) -> KazooClient:
         options.setdefault("timeout", 15.0)
+        if "handler" not in options:
+            options["handler"] = make_handler()
         client = KazooClient(hosts if hosts is not None else zk_hosts, **options)
         made.append(client)
         if start:

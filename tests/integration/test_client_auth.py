@@ -11,6 +11,7 @@ from kazoo.exceptions import AuthFailedError, ConnectionClosedError, NoAuthError
 from kazoo.protocol.states import EventType, KazooState, KeeperState, WatchedEvent
 from kazoo.security import make_digest_acl
 from kazoo.testing import drop_connection
+from kazoo.testing.handlers import make_handler
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +155,9 @@ def test_unknown_scheme_then_restart_recovers(make_client) -> None:
 
 
 def test_unknown_scheme_in_auth_data_fails_start(zk_hosts: str) -> None:
-    client = KazooClient(zk_hosts, timeout=10.0, auth_data=[("nosuchscheme", "x")])
+    client = KazooClient(
+        zk_hosts, timeout=10.0, auth_data=[("nosuchscheme", "x")], handler=make_handler()
+    )
     try:
         began = time.monotonic()
         with pytest.raises((AuthFailedError, client.handler.timeout_exception)):

@@ -19,6 +19,7 @@ from kazoo.protocol.states import (
     WatchedEvent,
 )
 from kazoo.testing import drop_connection, expire_session
+from kazoo.testing.handlers import make_handler
 
 pytestmark = pytest.mark.integration
 
@@ -219,7 +220,7 @@ def test_start_with_bad_hosts_times_out_within_its_bound(kind: str) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
         port = listener.getsockname()[1]
-    client = KazooClient(f"127.0.0.1:{port}", timeout=4.0)
+    client = KazooClient(f"127.0.0.1:{port}", timeout=4.0, handler=make_handler())
     try:
         began = time.monotonic()
         with pytest.raises(client.handler.timeout_exception):
@@ -242,7 +243,7 @@ def test_start_is_a_no_op_when_connected(zk_client: KazooClient) -> None:
 
 
 def test_start_warns_when_the_chroot_is_missing(servers: str) -> None:
-    client = KazooClient(servers + "/no-such-chroot-node", timeout=10.0)
+    client = KazooClient(servers + "/no-such-chroot-node", timeout=10.0, handler=make_handler())
     try:
         with pytest.warns(UserWarning):
             client.start(timeout=WAIT)
@@ -266,7 +267,7 @@ def test_restart_makes_a_new_session(zk_client: KazooClient, helpers) -> None:
 
 def test_context_manager_starts_and_stops(zk_hosts: str, make_client) -> None:
     observer = make_client()
-    with KazooClient(zk_hosts, timeout=10.0) as client:
+    with KazooClient(zk_hosts, timeout=10.0, handler=make_handler()) as client:
         assert client.connected
         assert client.state == KazooState.CONNECTED
         client.create("/eph", ephemeral=True)

@@ -412,9 +412,10 @@ class _StateLog:
 def test_expire_session_ends_the_session_on_the_server(zk_hosts: str) -> None:
     from kazoo.client import KazooClient
     from kazoo.testing import expire_session
+    from kazoo.testing.handlers import make_handler
 
-    a = KazooClient(zk_hosts, timeout=10)
-    b = KazooClient(zk_hosts, timeout=10)
+    a = KazooClient(zk_hosts, timeout=10, handler=make_handler())
+    b = KazooClient(zk_hosts, timeout=10, handler=make_handler())
     log = _StateLog("LOST", "CONNECTED")
     a.add_listener(log)
     try:

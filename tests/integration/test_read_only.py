@@ -13,6 +13,7 @@ from kazoo.exceptions import NotReadOnlyCallError
 from kazoo.protocol.states import KazooState, KeeperState
 from kazoo.testing._process import claim_port_base
 from kazoo.testing.common import ZookeeperCluster
+from kazoo.testing.handlers import make_handler
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def _wait_keeper_state(client: KazooClient, wanted: KeeperState, timeout: float)
 
 
 def test_read_only_then_back_to_read_write(ro_cluster: ZookeeperCluster) -> None:
-    writer = KazooClient(_hosts(ro_cluster), timeout=10)
+    writer = KazooClient(_hosts(ro_cluster), timeout=10, handler=make_handler())
     writer.start()
     try:
         writer.ensure_path("/ro")
@@ -71,6 +72,7 @@ def test_read_only_then_back_to_read_write(ro_cluster: ZookeeperCluster) -> None
         ",".join(f"{host}:{port}" for host, port in (m.address for m in [survivor, *others])),
         timeout=10,
         read_only=True,
+        handler=make_handler(),
     )
     try:
         client.start(timeout=30)
