@@ -315,6 +315,12 @@ class AsyncKazooClient(ClientBase):
         finally:
             steps.close()
 
+    def remove_watch(self, path: str, watch: Any, watcher_type: int = WatcherType.ANY) -> None:
+        """**[new]** As ``KazooClient.remove_watch``: forget one watch function on ``path``;
+        the server's watch goes when no local watch of that type is left there."""
+        kinds = _policy.kinds_of_type(watcher_type)
+        self._release_watcher(watch, self._ops.paths.server(path), kinds)
+
     def _release_watcher(self, watcher: Any, path: str, kinds: Sequence[WatchKind]) -> None:
         """Drop ``watcher``'s registrations (server ``path``); remove the server's watch
         when it was the last local one of its type. A server older than 3.9 refuses the

@@ -29,7 +29,8 @@ from kazoo.exceptions import (
     SessionExpiredError,
     WriterNotClosedException,
 )
-from kazoo.handlers._driver import Driver
+from kazoo.handlers import _policy
+from kazoo.handlers._driver import Driver, Release
 from kazoo.handlers.threading import SequentialThreadingHandler
 from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.session import Pending
@@ -39,6 +40,7 @@ from kazoo.protocol.states import (
     KazooState,
     KeeperState,
     WatchedEvent,
+    WatcherType,
     ZnodeStat,
 )
 from kazoo.recipe.barrier import Barrier, DoubleBarrier
@@ -459,6 +461,17 @@ class KazooClient(ClientBase):
 
     def remove_all_watches(self, path: str, watcher_type: int) -> bool:
         return self.remove_all_watches_async(path, watcher_type).get()
+
+    def remove_watch(self, path: str, watch: Watcher, watcher_type: int = WatcherType.ANY) -> None:
+        """**[new]** Forget the one watch function ``watch`` registered on ``path`` (its
+        watches of ``watcher_type``); other functions watching the path keep theirs. When no
+        local watch of that type is left on the path, the server's watch is removed too
+        (server >= 3.5). Unknown functions are ignored; nothing is awaited."""
+        kinds = _policy.kinds_of_type(watcher_type)
+        server_path = self._ops.paths.server(path)
+        driver = self._connection
+        if driver is not None:
+            driver.submit(Release(watch, server_path, kinds))
 
     def get_ephemerals_async(self, prefix: str = "/") -> IAsyncResult:
         return self._submit_op(self._ops.get_ephemerals(prefix))

@@ -26,6 +26,7 @@ from kazoo.exceptions import (
     KazooException,
 )
 from kazoo.handlers import _policy
+from kazoo.protocol import serialization as ser
 from kazoo.protocol.session import Pending, Session
 from kazoo.protocol.states import Callback, KeeperState
 
@@ -35,6 +36,15 @@ RECV_SIZE = 256 * 1024
 _FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
 _STOP = object()
 _RW_FOUND = object()
+
+
+class Release:
+    """A submission: forget ``watcher`` on the server ``path`` (see ``remove_watch``)."""
+
+    __slots__ = ("watcher", "path", "kinds")
+
+    def __init__(self, watcher: Any, path: str, kinds: tuple[Any, ...]) -> None:
+        self.watcher, self.path, self.kinds = watcher, path, kinds
 
 
 class Driver:
@@ -282,8 +292,16 @@ class Driver:
             elif item is _STOP:
                 if self.session.state is not KeeperState.CLOSED:
                     self.session.close(None)
+            elif type(item) is Release:
+                self._release(item)
             else:
                 submit(item)
+
+    def _release(self, item: Release) -> None:
+        """Drop a watcher; remove the server's watch when it was the last of its type."""
+        session = self.session
+        for code in _policy.release_watcher(session, item.watcher, item.path, item.kinds):
+            session.submit(Pending(ser.RemoveWatches(item.path, code), None, None, None))
 
     def _deliver(self) -> None:
         if self.session.events:

@@ -170,6 +170,16 @@ WATCHER_TYPE_OF_KIND = {
 }
 
 
+def kinds_of_type(watcher_type: int) -> tuple[WatchKind, ...]:
+    """The local watch kinds a WatcherType code (PROTOCOL.md §8.6) stands for."""
+    if watcher_type == 3:  # ANY
+        return tuple(WATCHER_TYPE_OF_KIND)
+    kinds = tuple(k for k, code in WATCHER_TYPE_OF_KIND.items() if code == watcher_type)
+    if not kinds:
+        raise ValueError(f"watcher_type must be a WatcherType, not {watcher_type!r}")
+    return kinds
+
+
 def release_watcher(
     session: Session, watcher: Any, path: str, kinds: Sequence[WatchKind]
 ) -> list[int]:

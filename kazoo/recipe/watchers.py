@@ -30,7 +30,7 @@ from typing import Any, Callable
 from kazoo.exceptions import AuthFailedError, ConnectionClosedError, KazooException, NoNodeError
 from kazoo.interfaces import IAsyncResult
 from kazoo.protocol.paths import validate_path
-from kazoo.protocol.states import Callback, EventType, KazooState, WatchedEvent
+from kazoo.protocol.states import Callback, EventType, KazooState, WatchedEvent, WatcherType
 from kazoo.recipe._waiting import uncertain
 
 __all__ = ["ChildrenWatch", "DataWatch", "PatientChildrenWatch"]
@@ -89,6 +89,8 @@ class _OneShotWatch:
     function); ``_idle`` is what a read of a stopped watch gives.
     """
 
+    _watcher_type: int = WatcherType.ANY  # what stop() removes on the server
+
     _idle: Any = None
 
     def __init__(self, client: Any, path: str) -> None:
@@ -133,6 +135,7 @@ class _OneShotWatch:
             self._backlog.clear()
             self._pending = _NOTHING
         self._client.remove_listener(self._on_state)
+        self._client.remove_watch(self._path, self._on_watch, self._watcher_type)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -257,6 +260,8 @@ class DataWatch(_OneShotWatch):
     Usable as a decorator: ``@client.DataWatch("/path")``.
     """
 
+    _watcher_type = WatcherType.DATA
+
     def __init__(
         self,
         client: Any,
@@ -326,6 +331,8 @@ class ChildrenWatch(_OneShotWatch):
 
     Usable as a decorator: ``@client.ChildrenWatch("/path")``.
     """
+
+    _watcher_type = WatcherType.CHILDREN
 
     def __init__(
         self,

@@ -254,11 +254,6 @@ def test_data_watch_on_a_stopped_client_raises(make_client, recorder) -> None:
     assert rec.calls == [] and not client.state_listeners
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a client call that removes ONE watcher's server-side watch "
-    "(remove_all_watches would remove other watchers' watches too)",
-)
 def test_stopping_the_last_watcher_removes_the_server_watch(zk_client: KazooClient) -> None:
     zk_client.create("/n", b"0")
     first = DataWatch(zk_client, "/n", lambda data, stat: None)
@@ -266,8 +261,10 @@ def test_stopping_the_last_watcher_removes_the_server_watch(zk_client: KazooClie
     server_path = zk_client.chroot + "/n"
     assert server_path in zk_client.command(b"wchp")  # watches by path, on this server
     first.stop()
+    zk_client.sync("/")  # queued after the removal (if any): its reply means it was handled
     assert server_path in zk_client.command(b"wchp")  # the second one still needs it
     second.stop()
+    zk_client.sync("/")
     assert server_path not in zk_client.command(b"wchp")
 
 
