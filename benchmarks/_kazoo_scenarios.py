@@ -7,6 +7,7 @@ import os
 import statistics
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 from benchmarks.worker import (
@@ -93,13 +94,14 @@ def scenarios(flavour: str, hosts: str, root: str) -> Table:
         zk.delete(f"{root}/c{i}")
 
     def window(zk: KazooClient, submit: Callable[[int], Any], total: int, k: int) -> None:
-        results: list[Any] = []
+        """Keep ``k`` requests in flight: wait for the oldest before sending the next."""
+        in_flight: deque[Any] = deque()
         for i in range(total):
-            if i >= k:
-                results[i - k].get()
-            results.append(submit(i))
-        for result in results[-k:]:
-            result.get()
+            if len(in_flight) >= k:
+                in_flight.popleft().get()
+            in_flight.append(submit(i))
+        while in_flight:
+            in_flight.popleft().get()
 
     def pipe(k: int) -> Callable[[], dict[str, float]]:
         def run(zk: KazooClient) -> dict[str, float]:

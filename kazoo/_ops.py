@@ -37,20 +37,40 @@ class Op(NamedTuple):
 OpGenerator = Generator[Op, Any, Any]
 
 
-class Paths:
-    """Chroot arithmetic for one client."""
+#: Bound on the paths a client remembers as checked (the cache is emptied when full).
+_PATH_CACHE_SIZE = 1024
 
-    __slots__ = ("chroot",)
+
+class Paths:
+    """Chroot arithmetic for one client.
+
+    Paths already checked are remembered (a bounded dict), so a program that reads the same
+    nodes over and over does not validate them every time.
+    """
+
+    __slots__ = ("_checked", "chroot")
 
     def __init__(self, chroot: str) -> None:
         self.chroot = chroot
+        self._checked: dict[str, str] = {}
 
     def server(self, path: str, sequential: bool = False) -> str:
+        checked = self._checked
+        if not sequential and type(path) is str:
+            known = checked.get(path)
+            if known is not None:
+                return known
         validate_path(path, sequential)
         chroot = self.chroot
-        if not chroot:
-            return path
-        return chroot if path == "/" else chroot + path
+        if chroot:
+            path_on_server = chroot if path == "/" else chroot + path
+        else:
+            path_on_server = path
+        if not sequential:
+            if len(checked) >= _PATH_CACHE_SIZE:
+                checked.clear()
+            checked[path] = path_on_server
+        return path_on_server
 
     def client(self, path: str) -> str:
         return unchroot(self.chroot, path)
@@ -165,10 +185,10 @@ class Builders:
         return Op(request, None, (watch, WatchKind.DATA, WatchKind.EXIST))
 
     def get(self, path: str, watch: Any = None) -> Op:
+        if watch is None:  # the hot path
+            return Op(ser.GetData(self.paths.server(path), False))
         check_watch(watch)
-        request = ser.GetData(self.paths.server(path), watch is not None)
-        if watch is None:
-            return Op(request)
+        request = ser.GetData(self.paths.server(path), True)
         return Op(request, None, (watch, WatchKind.DATA, None))
 
     def get_children(self, path: str, watch: Any = None, include_data: bool = False) -> Op:

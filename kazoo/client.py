@@ -278,11 +278,11 @@ class KazooClient(ClientBase):
         if handle is None:
             handle = self.handler.async_result()
         driver = self._connection
-        refusal = self._refusal()
-        if driver is None or refusal is not None:
-            handle.set_exception(refusal)
-        else:
+        if driver is not None and self._client_state is not KeeperState.AUTH_FAILED:
             driver.submit(Pending(op.request, handle, op.post, op.watch))
+        else:
+            refusal = self._refusal() or ConnectionClosedError("Connection has been closed")
+            handle.set_exception(refusal)
         return handle
 
     def _run_steps(self, steps: OpGenerator) -> Any:

@@ -1,21 +1,31 @@
 """The blocking I/O owner shared by the threading, gevent and eventlet handlers.
 
 One :class:`Driver` runs per started client, in a thread (or greenlet) from
-``handler.spawn``. It alone touches the socket and the
-:class:`~kazoo.protocol.session.Session`. Other threads hand requests over
-through :meth:`Driver.submit` (a deque plus a one-byte wake-up on a socket
-pair, sent only when the driver is not already due to look); everything
-queued is written with one ``send`` per loop turn, and every complete frame
-in a read is decoded before the next ``select``.
+``handler.spawn``. The socket and the :class:`~kazoo.protocol.session.Session`
+are touched only under the driver's I/O lock, which the driver holds except
+while it waits (``select``, connect, name lookup, backoff). Other threads hand
+requests over through :meth:`Driver.submit`:
+
+* when the connection is open and the lock is free (the driver is waiting),
+  the caller writes the request itself: no thread hand-off before it is on the
+  wire, which is what a synchronous call's latency is made of;
+* otherwise the request joins a deque and the driver is woken by one byte on a
+  socket pair (sent only when it is not already due to look); everything
+  queued is written with one ``send`` per loop turn, so a busy driver batches.
+
+Replies are always read by the driver: every complete frame in a read is
+decoded before the next ``select``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import socket
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from kazoo import _fourletter
@@ -27,7 +37,7 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers import _policy
 from kazoo.protocol import serialization as ser
-from kazoo.protocol.session import Pending, Session
+from kazoo.protocol.session import PH_OPEN, Pending, Session
 from kazoo.protocol.states import Callback, KeeperState
 
 log = logging.getLogger("kazoo.client")
@@ -55,6 +65,8 @@ class Driver:
         self.session = session
         self.handler = client.handler
         self._queue: deque[Any] = deque()
+        #: Held by the driver except while it waits; a caller holding it may write.
+        self._io_lock = self.handler.lock_object()
         self._wake_r, self._wake_w = self.handler.create_socket_pair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -63,6 +75,9 @@ class Driver:
         self._selector = self.handler.new_selector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._socket: socket.socket | None = None
+        #: Bound on a write that makes no progress (the peer stopped reading).
+        self._write_timeout = 1.0
+        self._rbuf = memoryview(bytearray(RECV_SIZE))  # replies are read into this
         self._address: tuple[str, int] | None = None
         self._thread: Any = None
         self._done = self.handler.event_object()
@@ -83,6 +98,44 @@ class Driver:
         if self._finished:
             self._fail_leftovers()
             return
+        lock = self._io_lock
+        if lock.acquire(False):
+            try:
+                written = self._write_queued()
+            finally:
+                lock.release()
+            if written:
+                return
+        self._wake()
+
+    def _write_queued(self) -> bool:
+        """In a caller's thread, holding the I/O lock: give the queued requests to an open
+        session and write them now. False when the driver has to look instead (not
+        connected, or something other than a request is queued)."""
+        sock = self._socket
+        session = self.session
+        if sock is None or session.phase != PH_OPEN or session.inflight:
+            # Not connected, or replies are due: the driver wakes for those anyway, and it
+            # writes everything queued by then in one go.
+            return False
+        queue = self._queue
+        while queue:
+            item = queue[0]
+            if type(item) is not Pending:
+                return False
+            queue.popleft()
+            session.submit(item)
+        out = session.take_output(time.monotonic())
+        if out:
+            try:
+                self._write(sock, out)
+            except OSError:
+                # The stream may be cut mid-frame: end the connection; the driver's next
+                # read fails and it reconnects (requests in flight get ConnectionLoss).
+                _shut(sock)
+        return not session.events
+
+    def _wake(self) -> None:
         if not self._wake_pending:
             self._wake_pending = True
             try:
@@ -105,6 +158,7 @@ class Driver:
 
     def _run(self) -> None:
         session = self.session
+        self._io_lock.acquire()
         try:
             session.start(time.monotonic())
             self._deliver()
@@ -120,6 +174,7 @@ class Driver:
         finally:
             self._deliver()
             self._close_sockets()
+            self._io_lock.release()
             self._done.set()
 
     def _connect_pass(self) -> bool:
@@ -137,7 +192,8 @@ class Driver:
             if self._stop_requested or self.session.state in _FINAL:
                 return True
             self._check_lost_timer()
-            sock = self._open(address, timeout)
+            with self._unlocked():
+                sock = self._open(address, timeout)
             if sock is None:
                 continue
             if self._serve(sock, address, handshake_timeout):
@@ -150,7 +206,8 @@ class Driver:
         resolve = self.handler.getaddrinfo  # not socket.getaddrinfo: it would block a hub
         for host, port in self.client.hosts:
             try:
-                infos = resolve(host, port, 0, socket.SOCK_STREAM)
+                with self._unlocked():
+                    infos = resolve(host, port, 0, socket.SOCK_STREAM)
             except OSError as exc:
                 log.warning("cannot resolve %s: %s", host, exc)
                 continue
@@ -178,7 +235,9 @@ class Driver:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            for key, _ in self._selector.select(min(left, 0.5)):
+            with self._unlocked():
+                ready = self._selector.select(min(left, 0.5))
+            for key, _ in ready:
                 if key.fileobj is self._wake_r:
                     self._take_submissions()
 
@@ -195,20 +254,24 @@ class Driver:
         session = self.session
         now = time.monotonic()
         selector = self._selector
+        lock = self._io_lock
         got_through = False
         probes = _policy.ProbeSchedule(now)
         self._move_to_rw = False
         try:
-            sock.settimeout(max(session.timeout_s * 2.0 / 3.0, 1.0))
+            # Non-blocking: reads follow select, writes go out at once (no poll first).
+            sock.setblocking(False)
+            self._write_timeout = max(session.timeout_s * 2.0 / 3.0, 1.0)
             selector.register(sock, selectors.EVENT_READ)
             self._socket, self._address = sock, address
-            sock.sendall(session.begin_connect(now, handshake_timeout))
+            self._write(sock, session.begin_connect(now, handshake_timeout))
+            rbuf = self._rbuf
             while True:
                 if self._queue:
                     self._take_submissions()
                 out = session.take_output(now)
                 if out:
-                    sock.sendall(out)
+                    self._write(sock, out)
                 if session.handshake_done:
                     got_through = True
                 if session.events:
@@ -223,14 +286,21 @@ class Driver:
                         self._start_probe(address)
                         probes.advance(now)
                     deadline = min(deadline, probes.next_at)
-                ready = selector.select(max(deadline - now, 0.0))
+                lock.release()
+                try:
+                    ready = selector.select(max(deadline - now, 0.0))
+                finally:
+                    lock.acquire()
                 now = time.monotonic()
                 for key, _ in ready:
                     if key.fileobj is sock:
-                        data = sock.recv(RECV_SIZE)
-                        if not data:
+                        try:
+                            size = sock.recv_into(rbuf)
+                        except (BlockingIOError, InterruptedError):
+                            continue
+                        if not size:
                             raise ConnectionDropped("the server closed the connection")
-                        session.data_received(data, now)
+                        session.data_received(rbuf[:size], now)
                     else:
                         self._take_submissions()
                 session.check_timers(now)
@@ -247,6 +317,29 @@ class Driver:
             session.connection_lost(time.monotonic())
             self._deliver()
         return got_through
+
+    def _write(self, sock: socket.socket, data: bytes) -> None:
+        """Write all of ``data`` on the non-blocking socket; :class:`TimeoutError` when the
+        peer takes none of it for ``_write_timeout`` seconds."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view) :]
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            _, writable, _ = self.handler.select([], [sock], [], self._write_timeout)
+            if not writable:
+                raise TimeoutError("the server stopped reading requests")
+
+    @contextlib.contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """Let callers write while the driver waits on something else."""
+        self._io_lock.release()
+        try:
+            yield
+        finally:
+            self._io_lock.acquire()
 
     def _start_probe(self, current: tuple[str, int]) -> None:
         """Look for a read-write server (``isro``) without blocking the I/O loop."""
@@ -333,6 +426,13 @@ class Driver:
             pass
         self._wake_r.close()
         self._wake_w.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _settle(handle: Any, value: Any, exception: BaseException | None) -> None:

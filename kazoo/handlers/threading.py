@@ -46,7 +46,16 @@ class AsyncResult(utils.AsyncResult[T]):
     __slots__ = ()
 
     def __init__(self, handler: SequentialThreadingHandler) -> None:
-        super().__init__(handler, threading.Condition, KazooTimeoutError)
+        # The base class's __init__, spelt out: one is made per request.
+        self._handler = handler
+        self._condition_factory = threading.Condition
+        self._condition = None
+        self._timeout_factory = KazooTimeoutError
+        self._ready = False
+        self._callbacks = None
+        self._waiters = None
+        self.value = None
+        self.exception = None
 
 
 def _run_worker(work: queue.SimpleQueue[Any], kind: str) -> None:

@@ -27,26 +27,34 @@ R = TypeVar("R")
 
 _ResultCallback = Callable[["AsyncResult[Any]"], Any]
 
+#: Guards the short state changes of every result: settling, making the condition a waiter
+#: sleeps on, linking callbacks, and the list of asyncio hooks. It is held for a few
+#: attribute reads and writes only, never while waiting or calling out, so one lock for the
+#: process is enough; under monkey-patching it may be a green lock, which is fine for the
+#: same reason (nothing inside can switch greenlets).
+_GUARD = threading.Lock()
+
 
 class AsyncResult(Generic[T]):
     """A value or an exception, set once, that threads (or greenlets) can wait for.
 
     :param handler: the handler; linked callbacks are queued on its completion worker with
         ``handler.completion_queue.put(fn)``.
-    :param condition_factory: makes the condition variable guarding the result (e.g.
-        ``threading.Condition``).
+    :param condition_factory: makes the condition variable a waiter sleeps on (e.g.
+        ``threading.Condition``); it is made only when someone has to wait.
     :param timeout_factory: the exception class raised by :meth:`get` on timeout, built from a
         message (the handler's ``timeout_exception``).
 
-    :meth:`set` and :meth:`set_exception` are cheap (one acquire of the condition, a notify,
-    and callbacks queued only when some are linked); the first of them wins and later calls
-    are ignored.
+    :meth:`set` and :meth:`set_exception` are cheap (a short section under a module-wide
+    guard, a notify only when someone waits, and callbacks queued only when some are
+    linked); the first of them wins and later calls are ignored.
     """
 
     __slots__ = (
         "__weakref__",
         "_callbacks",
         "_condition",
+        "_condition_factory",
         "_handler",
         "_ready",
         "_timeout_factory",
@@ -62,7 +70,9 @@ class AsyncResult(Generic[T]):
         timeout_factory: Callable[[str], BaseException],
     ) -> None:
         self._handler = handler
-        self._condition = condition_factory()
+        self._condition_factory = condition_factory
+        #: Made by the first waiter (under ``_GUARD``); ``None`` while nobody waited.
+        self._condition: Any = None
         self._timeout_factory = timeout_factory
         self._ready = False
         #: Callbacks linked with rawlink (kept after they ran, so a second link is a no-op).
@@ -102,15 +112,20 @@ class AsyncResult(Generic[T]):
         self._settle(None, exception)
 
     def _settle(self, value: T | None, exception: BaseException | None) -> None:
-        with self._condition:
+        with _GUARD:
             if self._ready:
                 return
             self.value = value
             self.exception = exception
             self._ready = True
-            self._condition.notify_all()
+            condition = self._condition
             callbacks = tuple(self._callbacks) if self._callbacks else None
             waiters = self._waiters
+        if condition is not None:
+            # A waiter checks ``_ready`` holding the condition, so it either saw the result
+            # or is asleep in ``wait`` and gets this notify.
+            with condition:
+                condition.notify_all()
         if callbacks or waiters:
             self._fire(callbacks, waiters)
 
@@ -157,17 +172,23 @@ class AsyncResult(Generic[T]):
         return self._ready
 
     def _wait(self, timeout: float | None) -> None:
-        with self._condition:
+        with _GUARD:
+            if self._ready:
+                return
+            condition = self._condition
+            if condition is None:
+                condition = self._condition = self._condition_factory()
+        with condition:
             if timeout is None:
                 while not self._ready:
-                    self._condition.wait()
+                    condition.wait()
                 return
             deadline = time.monotonic() + timeout
             while not self._ready:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                self._condition.wait(remaining)
+                condition.wait(remaining)
 
     # -- callbacks ---------------------------------------------------------------------------
 
@@ -176,7 +197,7 @@ class AsyncResult(Generic[T]):
 
         Queued at once if already ready. Linking the same callback again is a no-op.
         """
-        with self._condition:
+        with _GUARD:
             if self._callbacks is None:
                 self._callbacks = []
             elif callback in self._callbacks:
@@ -188,7 +209,7 @@ class AsyncResult(Generic[T]):
 
     def unlink(self, callback: _ResultCallback) -> None:
         """Remove ``callback`` if it is linked and has not run yet."""
-        with self._condition:
+        with _GUARD:
             if self._callbacks and callback in self._callbacks:
                 self._callbacks.remove(callback)
 
@@ -206,19 +227,14 @@ class AsyncResult(Generic[T]):
         return (yield from await_result(self))
 
 
-#: Guards creating a result's list of asyncio hooks (two loops may await one result). Held
-#: for an append only, never while waiting, and never by the setter: under monkey-patching it
-#: may be a green lock, which is fine for the same reason.
-_WAITERS_LOCK = threading.Lock()
-
-
 def add_waiter(result: Any, hook: Callable[[], Any]) -> None:
     """Internal: register ``hook()`` to run in the setter's thread once ``result`` is set.
 
     ``result`` has a ``_waiters`` slot (``None`` or a list) that its setter reads *after*
-    marking itself ready; see :func:`await_result` for why no lock is shared with the setter.
+    marking itself ready; see :func:`await_result` for why the setter needs no lock of ours
+    (the base class's setter holds ``_GUARD`` anyway, gevent's result does not).
     """
-    with _WAITERS_LOCK:
+    with _GUARD:
         if result._waiters is None:
             result._waiters = []
         result._waiters.append(hook)
@@ -252,7 +268,7 @@ def await_result(result: Any) -> Generator[Any, None, Any]:
 def forget_waiter(result: Any, hook: Callable[[], Any]) -> None:
     """Internal: drop a hook whose awaiter gave up (cancelled, or timed out in ``wait_for``),
     so repeated give-ups on one pending result do not pile hooks up."""
-    with _WAITERS_LOCK:
+    with _GUARD:
         waiters = result._waiters
         if waiters and hook in waiters:
             waiters.remove(hook)

@@ -221,8 +221,7 @@ class GetData(_PathWatch):
     type = 4
 
     def deserialize(self, r: Reader) -> tuple[bytes | None, ZnodeStat]:
-        data = r.read_buffer()
-        return data, r.read_stat()
+        return r.read_data_stat()
 
 
 class SetData(_Record):
@@ -361,8 +360,7 @@ class Reconfig(_Record):
         )
 
     def deserialize(self, r: Reader) -> tuple[bytes | None, ZnodeStat]:
-        data = r.read_buffer()
-        return data, r.read_stat()
+        return r.read_data_stat()
 
 
 class CheckWatches(_PathWatcherType):

@@ -435,18 +435,8 @@ class Session:
     def _on_frame(self, payload: bytes) -> None:
         r = Reader(payload)
         xid, zxid, err = ser.read_reply_header(r)
-        if xid == ser.WATCH_XID:
-            self._on_watch_event(r)
-            return
-        if xid == ser.PING_XID:
-            self._ping_outstanding = False
-            return
-        if xid == ser.AUTH_XID:
-            self._on_auth_reply(err)
-            return
-        if xid == ser.SET_WATCHES_XID:
-            if err:
-                log.warning("re-registering watches failed with error %d", err)
+        if xid < 0:  # requests have xids from 1 up; the special ones are negative
+            self._on_special(xid, err, r)
             return
         inflight = self.inflight
         if not inflight or inflight[0].xid != xid:
@@ -482,6 +472,19 @@ class Session:
             self._close_reply(pending)
             return
         self.events.append((EV_RESULT, pending.handle, value, None))
+
+    def _on_special(self, xid: int, err: int, r: Reader) -> None:
+        if xid == ser.WATCH_XID:
+            self._on_watch_event(r)
+        elif xid == ser.PING_XID:
+            self._ping_outstanding = False
+        elif xid == ser.AUTH_XID:
+            self._on_auth_reply(err)
+        elif xid == ser.SET_WATCHES_XID:
+            if err:
+                log.warning("re-registering watches failed with error %d", err)
+        else:
+            raise ProtocolError(f"reply xid {xid} does not match any request")
 
     def _close_reply(self, pending: Pending) -> None:
         if self._abandon is not None:
