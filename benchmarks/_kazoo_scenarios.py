@@ -12,8 +12,10 @@ from typing import Any, Callable
 
 from benchmarks.worker import (
     BIG,
+    CONTENDERS,
     CREATES,
     IDLE_CLIENTS,
+    LOCK_CYCLES,
     PIPE_OPS,
     SYNC_OPS,
     WARMUP,
@@ -137,23 +139,82 @@ def scenarios(flavour: str, hosts: str, root: str) -> Table:
         return {"get_mib_s": mib / got, "set_mib_s": mib / put}
 
     def watch(zk: KazooClient) -> dict[str, float]:
+        """From just before ``set()`` to the DataWatch callback holding the new data."""
         fired = zk.handler.event_object()
-        seen: list[float] = []
+        seen: list[tuple[bytes, float]] = []
 
-        def on_change(event: Any) -> None:
-            seen.append(time.perf_counter())
+        def on_change(data: bytes | None, stat: Any) -> None:
+            seen.append((data or b"", time.perf_counter()))
             fired.set()
 
+        zk.DataWatch(root, on_change)
+        if not fired.wait(10):
+            raise RuntimeError("the DataWatch never called back")
         samples = []
         for i in range(WATCH_ROUNDS):
+            value = b"%d" % i
             fired.clear()
-            zk.get(root, watch=on_change)
             start = time.perf_counter()
-            zk.set(root, b"%d" % i)
-            if not fired.wait(10):
-                raise RuntimeError("watch did not fire")
-            samples.append(seen[-1] - start)
+            zk.set(root, value)
+            while seen[-1][0] != value:
+                if not fired.wait(10):
+                    raise RuntimeError("the DataWatch missed a change")
+                fired.clear()
+            samples.append(seen[-1][1] - start)
         return {"p50_us": statistics.median(samples) * 1e6}
+
+    def lock_cycles(zk: KazooClient) -> dict[str, float]:
+        """Acquire and release one uncontended Lock, for LOCK_CYCLES cycles."""
+        lock = zk.Lock(f"{root}/lock", "bench")
+        for _ in range(WARMUP // 10):
+            lock.acquire()
+            lock.release()
+        with Measure(LOCK_CYCLES) as m:
+            for _ in range(LOCK_CYCLES):
+                lock.acquire()
+                lock.release()
+        out = m.result()
+        return {"cycles_s": out["ops_s"], "cpu_us_op": out["cpu_us_op"]}
+
+    def lock_contended(zk: KazooClient) -> dict[str, float]:
+        """Four clients (one thread or greenlet each) share one Lock; total cycles/s."""
+        others = [client() for _ in range(CONTENDERS - 1)]
+        clients = [zk, *others]
+        per_client = LOCK_CYCLES // CONTENDERS
+        path = f"{root}/contended"
+        failures: list[BaseException] = []
+        holders = [0]
+
+        def contend(member: KazooClient, done: Any) -> None:
+            try:
+                lock = member.Lock(path, "bench")
+                for _ in range(per_client):
+                    with lock:
+                        holders[0] += 1
+                        if holders[0] != 1:
+                            raise AssertionError("two holders at once")
+                        holders[0] -= 1
+            except BaseException as exc:  # reported after the run
+                failures.append(exc)
+            finally:
+                done.set()
+
+        try:
+            dones = [zk.handler.event_object() for _ in clients]
+            with Measure(per_client * CONTENDERS) as m:
+                for member, done in zip(clients, dones):
+                    member.handler.spawn(contend, member, done)
+                for done in dones:
+                    if not done.wait(120):
+                        raise RuntimeError("a contender did not finish")
+            if failures:
+                raise failures[0]
+            out = m.result()
+            return {"cycles_s": out["ops_s"], "cpu_us_op": out["cpu_us_op"]}
+        finally:
+            for other in others:
+                other.stop()
+                other.close()
 
     def connect() -> dict[str, float]:
         samples = []
@@ -189,6 +250,8 @@ def scenarios(flavour: str, hosts: str, root: str) -> Table:
         "creates_256": lambda: with_client(creates),
         "big_value": lambda: with_client(big),
         "watch_latency": lambda: with_client(watch),
+        "lock_uncontended": lambda: with_client(lock_cycles),
+        "lock_contended4": lambda: with_client(lock_contended),
         "connect": connect,
         "idle_clients": idle,
     }

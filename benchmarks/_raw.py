@@ -15,7 +15,8 @@ import time
 _INT = struct.Struct(">i")
 _HDR = struct.Struct(">ii")  # xid, opcode
 _REPLY = struct.Struct(">iqi")  # xid, zxid, err
-GET_DATA, SET_DATA, CREATE, DELETE, GET_CHILDREN = 4, 5, 1, 2, 8
+GET_DATA, SET_DATA, CREATE, DELETE, GET_CHILDREN, CREATE2 = 4, 5, 1, 2, 8, 15
+EPHEMERAL_SEQUENTIAL = 3
 # vector<ACL> with one entry: perms=ALL (31), id world:anyone
 OPEN_ACL = struct.pack(">ii", 1, 31) + b"\x00\x00\x00\x05world" + b"\x00\x00\x00\x06anyone"
 
@@ -40,6 +41,10 @@ def set_data(xid: int, path: str, value: bytes) -> bytes:
 
 def create(xid: int, path: str, value: bytes = b"", flags: int = 0) -> bytes:
     return frame(xid, CREATE, _string(path) + _string(value) + OPEN_ACL + _INT.pack(flags))
+
+
+def create2(xid: int, path: str, value: bytes = b"", flags: int = 0) -> bytes:
+    return frame(xid, CREATE2, _string(path) + _string(value) + OPEN_ACL + _INT.pack(flags))
 
 
 def delete(xid: int, path: str) -> bytes:
@@ -75,17 +80,18 @@ class RawClient:
         return self.xid
 
     def read_frame(self) -> bytes:
+        buf = bytearray(self.buf)
         while True:
-            if len(self.buf) >= 4:
-                size = _INT.unpack_from(self.buf)[0]
-                if len(self.buf) >= 4 + size:
-                    payload = self.buf[4 : 4 + size]
-                    self.buf = self.buf[4 + size :]
+            if len(buf) >= 4:
+                size = _INT.unpack_from(buf)[0]
+                if len(buf) >= 4 + size:
+                    payload = bytes(buf[4 : 4 + size])
+                    self.buf = bytes(buf[4 + size :])
                     return payload
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("server closed the connection")
-            self.buf += chunk
+            buf += chunk
 
     def call(self, request: bytes) -> tuple[int, int, bytes]:
         """Send one request and wait for its reply: ``(xid, err, body)``."""
@@ -95,6 +101,13 @@ class RawClient:
             xid, _zxid, err = _REPLY.unpack_from(payload)
             if xid != -2:
                 return xid, err, payload[_REPLY.size :]
+
+    def until_event(self) -> None:
+        """Read frames until a watch notification (xid -1) has come."""
+        while True:
+            payload = self.read_frame()
+            if _REPLY.unpack_from(payload)[0] == -1:
+                return
 
     def pipeline(self, requests: list[bytes], outstanding: int) -> None:
         """Send ``requests`` keeping at most ``outstanding`` unanswered; wait for all."""

@@ -28,6 +28,8 @@ CREATES = 10000
 BIG = 512 * 1024
 IDLE_CLIENTS = 100
 WATCH_ROUNDS = 300
+LOCK_CYCLES = 1000
+CONTENDERS = 4
 
 
 def cpu() -> float:
@@ -136,7 +138,70 @@ def raw_scenarios(hosts: str, root: str) -> dict[str, Callable[[], dict[str, flo
             c.close()
         return {"connect_ms": statistics.median(samples) * 1e3}
 
+    def watch() -> dict[str, float]:
+        """The floor of a DataWatch: set, wait for the notification, read with a new watch."""
+
+        def run(c: _raw.RawClient) -> dict[str, float]:
+            c.call(_raw.get_data(c.next_xid(), root, watch=True))
+            samples = []
+            for i in range(WATCH_ROUNDS):
+                start = time.perf_counter()
+                c.sock.sendall(_raw.set_data(c.next_xid(), root, b"%d" % i))
+                c.until_event()
+                c.call(_raw.get_data(c.next_xid(), root, watch=True))  # skips the set's reply
+                samples.append(time.perf_counter() - start)
+            return {"p50_us": statistics.median(samples) * 1e6}
+
+        return with_root(run)
+
+    def lock() -> dict[str, float]:
+        """The floor of an uncontended lock cycle: create2, list the children, delete."""
+
+        def run(c: _raw.RawClient) -> dict[str, float]:
+            parent = f"{root}/lock"
+            c.call(_raw.create(c.next_xid(), parent))
+            prefix = f"{parent}/x-lock-"
+
+            def cycle() -> None:
+                _xid, _err, body = c.call(
+                    _raw.create2(c.next_xid(), prefix, b"bench", _raw.EPHEMERAL_SEQUENTIAL)
+                )
+                size = _raw._INT.unpack_from(body)[0]
+                c.call(_raw.get_children(c.next_xid(), parent))
+                c.call(_raw.delete(c.next_xid(), body[4 : 4 + size].decode()))
+
+            for _ in range(WARMUP // 10):
+                cycle()
+            with Measure(LOCK_CYCLES) as m:
+                for _ in range(LOCK_CYCLES):
+                    cycle()
+            out = m.result()
+            return {"cycles_s": out["ops_s"], "cpu_us_op": out["cpu_us_op"]}
+
+        return with_root(run)
+
+    def big() -> dict[str, float]:
+        def run(c: _raw.RawClient) -> dict[str, float]:
+            value = os.urandom(BIG)
+            c.call(_raw.set_data(c.next_xid(), root, value))
+            rounds = 40
+            start = time.perf_counter()
+            for _ in range(rounds):
+                c.call(_raw.get_data(c.next_xid(), root))
+            got = time.perf_counter() - start
+            start = time.perf_counter()
+            for _ in range(rounds):
+                c.call(_raw.set_data(c.next_xid(), root, value))
+            put = time.perf_counter() - start
+            mib = BIG * rounds / (1 << 20)
+            return {"get_mib_s": mib / got, "set_mib_s": mib / put}
+
+        return with_root(run)
+
     return {
+        "watch_latency": watch,
+        "lock_uncontended": lock,
+        "big_value": big,
         "sync_get": lambda: with_root(
             lambda c: sync(lambda i: [_raw.get_data(c.next_xid(), root)])
         ),

@@ -9,6 +9,7 @@ application's ``KazooState``. A subclass supplies the flavour-specific parts: ho
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from collections.abc import Sequence
@@ -36,6 +37,23 @@ _LIVE_STATES = (KeeperState.CONNECTED, KeeperState.CONNECTED_RO)
 #: Frames of ``warnings.warn`` up to the user's constructor call (warn, the helper,
 #: ClientBase.__init__, the subclass __init__, the caller).
 _USER_FRAME = 4
+
+
+class RecipeFactory:
+    """A class attribute that reads, on a client, as ``functools.partial(cls, client)``.
+
+    Made on access rather than stored per client: a client carries no factory objects.
+    """
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: Callable[..., Any]) -> None:
+        self.cls = cls
+
+    def __get__(self, client: Any, owner: Any = None) -> functools.partial[Any]:
+        if client is None:
+            return functools.partial(self.cls)
+        return functools.partial(self.cls, client)
 
 
 class ClientBase:

@@ -7,7 +7,6 @@ handler's ``IAsyncResult``; the blocking form is ``<name>_async(...).get()``.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import warnings
@@ -15,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from kazoo import _fourletter
-from kazoo._clientbase import ClientBase
+from kazoo._clientbase import ClientBase, RecipeFactory
 from kazoo._ops import Op, OpGenerator
 from kazoo._transaction import TransactionRequest
 from kazoo.exceptions import (
@@ -148,27 +147,25 @@ class KazooClient(ClientBase):
         self._live = self.handler.event_object()
         self._lifecycle = self.handler.rlock_object()  # a greenlet may wait while holding it
         self._connection: Driver | None = None
-        self._bind_recipes()
 
-    def _bind_recipes(self) -> None:
-        """The recipe factories (API §2.1.2): ``client.Lock(path)`` is ``Lock(client, path)``."""
-        self.Barrier = functools.partial(Barrier, self)
-        self.Counter = functools.partial(Counter, self)
-        self.DoubleBarrier = functools.partial(DoubleBarrier, self)
-        self.ChildrenWatch = functools.partial(ChildrenWatch, self)
-        self.DataWatch = functools.partial(DataWatch, self)
-        self.Election = functools.partial(Election, self)
-        self.Lock = functools.partial(Lock, self)
-        self.ReadLock = functools.partial(ReadLock, self)
-        self.WriteLock = functools.partial(WriteLock, self)
-        self.Semaphore = functools.partial(Semaphore, self)
-        self.Party = functools.partial(Party, self)
-        self.ShallowParty = functools.partial(ShallowParty, self)
-        self.Queue = functools.partial(Queue, self)
-        self.LockingQueue = functools.partial(LockingQueue, self)
-        self.SetPartitioner = functools.partial(SetPartitioner, self)
-        self.NonBlockingLease = functools.partial(NonBlockingLease, self)
-        self.MultiNonBlockingLease = functools.partial(MultiNonBlockingLease, self)
+    # The recipe factories (API §2.1.2): ``client.Lock(path)`` is ``Lock(client, path)``.
+    Barrier = RecipeFactory(Barrier)
+    Counter = RecipeFactory(Counter)
+    DoubleBarrier = RecipeFactory(DoubleBarrier)
+    ChildrenWatch = RecipeFactory(ChildrenWatch)
+    DataWatch = RecipeFactory(DataWatch)
+    Election = RecipeFactory(Election)
+    Lock = RecipeFactory(Lock)
+    ReadLock = RecipeFactory(ReadLock)
+    WriteLock = RecipeFactory(WriteLock)
+    Semaphore = RecipeFactory(Semaphore)
+    Party = RecipeFactory(Party)
+    ShallowParty = RecipeFactory(ShallowParty)
+    Queue = RecipeFactory(Queue)
+    LockingQueue = RecipeFactory(LockingQueue)
+    SetPartitioner = RecipeFactory(SetPartitioner)
+    NonBlockingLease = RecipeFactory(NonBlockingLease)
+    MultiNonBlockingLease = RecipeFactory(MultiNonBlockingLease)
 
     # -- flavour hooks of ClientBase --------------------------------------
 
@@ -192,7 +189,8 @@ class KazooClient(ClientBase):
             self._live.clear()
 
     def _announce(self, state: KazooState) -> None:
-        self.handler.dispatch_callback(Callback("state", self._call_listeners, (state,)))
+        if self.state_listeners:  # nobody listening: no callback (and no worker thread)
+            self.handler.dispatch_callback(Callback("state", self._call_listeners, (state,)))
 
     def _call_listeners(self, state: KazooState) -> None:
         for listener in list(self.state_listeners):

@@ -9,7 +9,7 @@ requests over through :meth:`Driver.submit`:
 * when the connection is open and the lock is free (the driver is waiting),
   the caller writes the request itself: no thread hand-off before it is on the
   wire, which is what a synchronous call's latency is made of;
-* otherwise the request joins a deque and the driver is woken by one byte on a
+* otherwise the request joins a queue and the driver is woken by one byte on a
   socket pair (sent only when it is not already due to look); everything
   queued is written with one ``send`` per loop turn, so a busy driver batches.
 
@@ -23,8 +23,8 @@ import contextlib
 import logging
 import selectors
 import socket
+import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +42,14 @@ from kazoo.protocol.states import Callback, KeeperState
 
 log = logging.getLogger("kazoo.client")
 
-RECV_SIZE = 256 * 1024
+#: Bytes asked for per read while replies stream in: under glibc's mmap threshold, so a read
+#: costs no mmap/munmap.
+RECV_SIZE = 64 * 1024
+#: Bytes asked for per read while traffic is light (the first read, and after a big read
+#: that brought little). A buffer this small comes from Python's own allocator: the
+#: thread of an idle connection never calls malloc for a read, so glibc never gives it an
+#: arena of its own (which costs tens of KiB of resident memory per client).
+RECV_SMALL = 448
 _FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
 _STOP = object()
 _RW_FOUND = object()
@@ -64,23 +71,26 @@ class Driver:
         self.client = client
         self.session = session
         self.handler = client.handler
-        self._queue: deque[Any] = deque()
+        #: Submissions (appended by any thread; taken whole, under the I/O lock or after
+        #: the loop ended). A list, not a deque: an idle client keeps it small.
+        self._queue: list[Any] = []
         #: Held by the driver except while it waits; a caller holding it may write.
         self._io_lock = self.handler.lock_object()
         self._wake_r, self._wake_w = self.handler.create_socket_pair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wake_pending = False
+        self._delivering = False
+        self._ident = 0  # the driver's thread (or greenlet) id, once it runs
         self._stop_requested = False
         self._selector = self.handler.new_selector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._socket: socket.socket | None = None
         #: Bound on a write that makes no progress (the peer stopped reading).
         self._write_timeout = 1.0
-        self._rbuf = memoryview(bytearray(RECV_SIZE))  # replies are read into this
         self._address: tuple[str, int] | None = None
         self._thread: Any = None
-        self._done = self.handler.event_object()
+        self._done = self.handler.async_result()  # set when the loop has ended
         self._pacing = _policy.Backoff(client._connection_retry)
         self._finished = False
         self._addresses: list[tuple[str, int]] = []
@@ -98,6 +108,8 @@ class Driver:
         if self._finished:
             self._fail_leftovers()
             return
+        if self._delivering and threading.get_ident() == self._ident:
+            return  # from the driver itself, while delivering: it looks at the queue next
         lock = self._io_lock
         if lock.acquire(False):
             try:
@@ -118,12 +130,9 @@ class Driver:
             # Not connected, or replies are due: the driver wakes for those anyway, and it
             # writes everything queued by then in one go.
             return False
-        queue = self._queue
-        while queue:
-            item = queue[0]
-            if type(item) is not Pending:
-                return False
-            queue.popleft()
+        if any(type(item) is not Pending for item in self._queue):
+            return False  # a stop, a release...: for the driver
+        for item in self._take_queue():
             session.submit(item)
         out = session.take_output(time.monotonic())
         if out:
@@ -152,12 +161,13 @@ class Driver:
 
     @property
     def alive(self) -> bool:
-        return not self._done.is_set()
+        return not self._done.ready()
 
     # -- the I/O owner --------------------------------------------------
 
     def _run(self) -> None:
         session = self.session
+        self._ident = threading.get_ident()
         self._io_lock.acquire()
         try:
             session.start(time.monotonic())
@@ -175,7 +185,7 @@ class Driver:
             self._deliver()
             self._close_sockets()
             self._io_lock.release()
-            self._done.set()
+            self._done.set(None)
 
     def _connect_pass(self) -> bool:
         """Try every address once; True if one connection got through the handshake."""
@@ -255,6 +265,7 @@ class Driver:
         now = time.monotonic()
         selector = self._selector
         lock = self._io_lock
+        recv_size = RECV_SMALL
         got_through = False
         probes = _policy.ProbeSchedule(now)
         self._move_to_rw = False
@@ -265,7 +276,6 @@ class Driver:
             selector.register(sock, selectors.EVENT_READ)
             self._socket, self._address = sock, address
             self._write(sock, session.begin_connect(now, handshake_timeout))
-            rbuf = self._rbuf
             while True:
                 if self._queue:
                     self._take_submissions()
@@ -276,6 +286,8 @@ class Driver:
                     got_through = True
                 if session.events:
                     self._deliver()
+                    if self._queue:  # submitted while delivering (an inline watcher's read)
+                        continue
                 if session.finished:
                     return got_through
                 deadline = session.next_deadline()
@@ -295,12 +307,16 @@ class Driver:
                 for key, _ in ready:
                     if key.fileobj is sock:
                         try:
-                            size = sock.recv_into(rbuf)
+                            data = sock.recv(recv_size)
                         except (BlockingIOError, InterruptedError):
                             continue
-                        if not size:
+                        if not data:
                             raise ConnectionDropped("the server closed the connection")
-                        session.data_received(rbuf[:size], now)
+                        if len(data) == recv_size:
+                            recv_size = RECV_SIZE  # more is waiting: read big
+                        elif len(data) < RECV_SMALL:
+                            recv_size = RECV_SMALL
+                        session.data_received(data, now)
                     else:
                         self._take_submissions()
                 session.check_timers(now)
@@ -376,10 +392,8 @@ class Driver:
             pass
         except OSError:
             pass
-        queue = self._queue
         submit = self.session.submit
-        while queue:
-            item = queue.popleft()
+        for item in self._take_queue():
             if item is _RW_FOUND:
                 self._move_to_rw = True
             elif item is _STOP:
@@ -390,6 +404,13 @@ class Driver:
             else:
                 submit(item)
 
+    def _take_queue(self) -> list[Any]:
+        """Everything submitted so far, in order; what is appended meanwhile stays queued."""
+        queue = self._queue
+        items = queue[:]
+        del queue[: len(items)]
+        return items
+
     def _release(self, item: Release) -> None:
         """Drop a watcher; remove the server's watch when it was the last of its type."""
         session = self.session
@@ -399,23 +420,33 @@ class Driver:
     def _deliver(self) -> None:
         if self.session.events:
             on_state = self.client._on_keeper_state
-            _policy.deliver(self.session, _settle, self._dispatch_watch, on_state)
+            self._delivering = True  # what is submitted meanwhile needs no wake-up
+            try:
+                _policy.deliver(self.session, _settle, self._dispatch_watch, on_state)
+            finally:
+                self._delivering = False
 
     def _dispatch_watch(self, watcher: Any, event: Any) -> None:
+        if getattr(watcher, "_kazoo_inline", False):
+            # A recipe's own watcher that only submits a read (DataWatch, ChildrenWatch):
+            # run here, so the read goes out without a hand-off to the callback worker.
+            try:
+                watcher(event)
+            except Exception:  # never into the I/O loop
+                log.exception("an inline watcher failed")
+            return
         self.handler.dispatch_callback(Callback("watch", watcher, (event,)))
 
     def _fail_leftovers(self) -> None:
         """Fail what was submitted after the loop ended (from any thread)."""
-        while True:
-            try:
-                item = self._queue.popleft()
-            except IndexError:
-                return
-            if isinstance(item, Pending) and item.handle is not None:
-                if self.session.state is KeeperState.AUTH_FAILED:
-                    item.handle.set_exception(AuthFailedError("authentication failed"))
-                else:
-                    item.handle.set_exception(ConnectionClosedError("Connection has been closed"))
+        while self._queue:
+            for item in self._take_queue():
+                if isinstance(item, Pending) and item.handle is not None:
+                    if self.session.state is KeeperState.AUTH_FAILED:
+                        error: Exception = AuthFailedError("authentication failed")
+                    else:
+                        error = ConnectionClosedError("Connection has been closed")
+                    item.handle.set_exception(error)
 
     def _close_sockets(self) -> None:
         self._finished = True

@@ -1,9 +1,11 @@
 """The default handler: OS threads.
 
-:class:`SequentialThreadingHandler` runs two daemon workers, one for watch callbacks and state
+:class:`SequentialThreadingHandler` has two callback workers, one for watch callbacks and state
 listeners (``callback_queue``) and one for completion callbacks of async results
 (``completion_queue``). Each runs its callbacks one at a time, in the order they were queued;
-an exception in a callback is logged and the worker carries on.
+an exception in a callback is logged and the worker carries on. A worker's thread exists only
+while it has work: the first callback starts it and it ends after :data:`WORKER_IDLE_EXIT`
+seconds without one, so an idle client costs one thread (its connection's).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ T = TypeVar("T")
 _STOP = object()
 #: Bound on joining the workers at interpreter exit.
 _EXIT_STOP_TIMEOUT = 2.0
+#: Seconds a worker thread waits for a callback before it ends (the next one starts another).
+WORKER_IDLE_EXIT = 2.0
 
 
 class KazooTimeoutError(Exception):
@@ -58,27 +62,87 @@ class AsyncResult(utils.AsyncResult[T]):
         self.exception = None
 
 
-def _run_worker(work: queue.SimpleQueue[Any], kind: str) -> None:
-    get = work.get
-    while True:
-        fn = get()
-        if fn is _STOP:
-            return
-        try:
-            fn()
-        except BaseException:  # noqa: BLE001 - a callback must never end the worker
-            log.exception("Exception in %s callback %s", kind, utils.describe(fn))
-        fn = None  # do not keep the last callback alive while idle
+class _Worker:
+    """A queue of zero-argument callables run one at a time, in order, by one thread.
+
+    The thread is started by the first callable put while the worker is open and ends after
+    :data:`WORKER_IDLE_EXIT` idle seconds, or at :meth:`close` once the queue is drained.
+    Callables put while closed wait for :meth:`open`.
+    """
+
+    __slots__ = ("_lock", "_open", "kind", "queue", "thread")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._open = False
+
+    def put(self, fn: Callable[[], Any]) -> None:
+        self.queue.put(fn)
+        if self.thread is None:
+            self._start_thread()
+
+    def open(self) -> None:
+        with self._lock:
+            self._open = True
+        self._start_thread()
+
+    def close(self) -> threading.Thread | None:
+        """Stop taking new threads; the running one ends after what is queued. Returns it."""
+        with self._lock:
+            self._open = False
+            thread = self.thread
+            if thread is not None:
+                self.queue.put(_STOP)
+        return thread
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self.thread is not None or not self._open or self.queue.empty():
+                return
+            thread = threading.Thread(
+                target=self._run, name=f"kazoo-{self.kind}-worker", daemon=True
+            )
+            self.thread = thread
+            thread.start()
+
+    def _run(self) -> None:
+        get = self.queue.get
+        me = threading.current_thread()
+        while True:
+            try:
+                fn = get(timeout=WORKER_IDLE_EXIT)
+            except queue.Empty:
+                # Give up the thread first, then look again: a put() that comes after the
+                # look sees no thread and starts one.
+                with self._lock:
+                    self.thread = None
+                    if self.queue.empty():
+                        return
+                    self.thread = me
+                continue
+            if fn is _STOP:
+                with self._lock:
+                    if self.thread is me:
+                        self.thread = None
+                return
+            try:
+                fn()
+            except BaseException:  # noqa: BLE001 - a callback must never end the worker
+                log.exception("Exception in %s callback %s", self.kind, utils.describe(fn))
+            fn = None  # do not keep the last callback alive while idle
 
 
-def _signal_stop(*queues: queue.SimpleQueue[Any]) -> None:
-    for work in queues:
-        work.put(_STOP)
+#: Running handlers, stopped (their queued callbacks run) at interpreter exit. A handler
+#: dropped while running needs nothing: its idle workers end by themselves.
+_RUNNING: weakref.WeakSet[SequentialThreadingHandler] = weakref.WeakSet()
 
 
-def _stop_at_exit(ref: weakref.ReferenceType[SequentialThreadingHandler]) -> None:
-    handler = ref()
-    if handler is not None:
+@atexit.register
+def _stop_at_exit() -> None:
+    for handler in list(_RUNNING):
         handler._stop(_EXIT_STOP_TIMEOUT)
 
 
@@ -99,17 +163,20 @@ class SequentialThreadingHandler:
     stop_timeout = 10.0
 
     def __init__(self) -> None:
-        self.callback_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.completion_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.callback_queue = _Worker("watch")
+        self.completion_queue = _Worker("completion")
         self._state_lock = threading.Lock()
         self._running = False
-        self._threads: tuple[threading.Thread, ...] = ()
-        self._atexit_hook: Callable[[], None] | None = None
-        self._finalizer: weakref.finalize[..., SequentialThreadingHandler] | None = None
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
         return f"<{type(self).__name__} {state} at {id(self):#x}>"
+
+    @property
+    def _threads(self) -> tuple[threading.Thread, ...]:
+        """The worker threads alive now (none while there is nothing to run)."""
+        found = (self.callback_queue.thread, self.completion_queue.thread)
+        return tuple(thread for thread in found if thread is not None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,39 +186,23 @@ class SequentialThreadingHandler:
         return self._running
 
     def start(self) -> None:
-        """Start the two callback workers. Idempotent.
+        """Let the two callback workers run. Idempotent.
 
         Callbacks queued while the handler was stopped run now, in order.
         """
         with self._state_lock:
             if self._running:
                 return
-            old = self._threads
-            if old and old[0].is_alive():  # still draining after a stop() that timed out
-                self.callback_queue = queue.SimpleQueue()
-            if old and old[1].is_alive():
-                self.completion_queue = queue.SimpleQueue()
-            self._threads = (
-                self._spawn_worker(self.callback_queue, "watch"),
-                self._spawn_worker(self.completion_queue, "completion"),
-            )
+            # A worker still draining after a stop() that timed out keeps its queue; new
+            # callbacks go to a fresh one.
+            if self.callback_queue.thread is not None:
+                self.callback_queue = _Worker("watch")
+            if self.completion_queue.thread is not None:
+                self.completion_queue = _Worker("completion")
+            self.callback_queue.open()
+            self.completion_queue.open()
             self._running = True
-            hook = functools.partial(_stop_at_exit, weakref.ref(self))
-            atexit.register(hook)
-            self._atexit_hook = hook
-            # A handler dropped while running must not leave its workers blocked for ever.
-            self._finalizer = weakref.finalize(
-                self, _signal_stop, self.callback_queue, self.completion_queue
-            )
-            self._finalizer.atexit = False  # type: ignore[misc]
-
-    @staticmethod
-    def _spawn_worker(work: queue.SimpleQueue[Any], kind: str) -> threading.Thread:
-        thread = threading.Thread(
-            target=_run_worker, args=(work, kind), name=f"kazoo-{kind}-worker", daemon=True
-        )
-        thread.start()
-        return thread
+            _RUNNING.add(self)
 
     def stop(self) -> None:
         """Stop the workers once the callbacks already queued have run. Idempotent.
@@ -167,14 +218,12 @@ class SequentialThreadingHandler:
             if not self._running:
                 return
             self._running = False
-            _signal_stop(self.callback_queue, self.completion_queue)
-            if self._finalizer is not None:
-                self._finalizer.detach()
-                self._finalizer = None
-            if self._atexit_hook is not None:
-                atexit.unregister(self._atexit_hook)
-                self._atexit_hook = None
-            threads = self._threads
+            threads = [
+                thread
+                for thread in (self.callback_queue.close(), self.completion_queue.close())
+                if thread is not None
+            ]
+            _RUNNING.discard(self)
         deadline = time.monotonic() + timeout
         current = threading.current_thread()
         for thread in threads:

@@ -102,6 +102,42 @@ PH_CLOSING = 4  # closeSession sent (stop, or abandoning a timed-out session)
 class Session:
     """Protocol and session state of one started client."""
 
+    __slots__ = (
+        "_abandon",
+        "_close_pending",
+        "_closing_since",
+        "_frames",
+        "_handshake_deadline",
+        "_last_heard",
+        "_last_recv",
+        "_last_send",
+        "_ping_outstanding",
+        "_resumed",
+        "_ro_connection",
+        "_ro_session",
+        "_xid",
+        "auth_data",
+        "auth_eof_strikes",
+        "auth_waiters",
+        "chroot",
+        "events",
+        "finished",
+        "inflight",
+        "last_zxid",
+        "max_frame_size",
+        "negotiated_timeout_ms",
+        "out",
+        "passwd",
+        "phase",
+        "queued",
+        "read_only",
+        "requested_timeout_ms",
+        "seen_rw",
+        "session_id",
+        "state",
+        "watches",
+    )
+
     def __init__(
         self,
         *,
@@ -124,9 +160,9 @@ class Session:
         self.phase = PH_IDLE
         self.watches: WatchRegistry[Any] = WatchRegistry()
         self.events: list[tuple[Any, ...]] = []
-        self.queued: deque[Pending] = deque()  # waiting for a usable connection
+        self.queued: list[Pending] = []  # waiting for a usable connection
         self.inflight: deque[Pending] = deque()
-        self.auth_waiters: deque[Any] = deque()  # handles of auth packets in flight
+        self.auth_waiters: list[Any] = []  # handles of auth packets in flight (few)
         self.out: list[bytes] = []
         self._frames = FrameReader(max_frame_size)
         self._xid = 0
@@ -412,7 +448,7 @@ class Session:
             else:
                 req = ser.SetWatches(self.last_zxid, batch.data, batch.exist, batch.child)
             self.out.append(ser.encode_request(ser.SET_WATCHES_XID, req))
-        queued, self.queued = self.queued, deque()
+        queued, self.queued = self.queued, []
         for pending in queued:
             if isinstance(pending.request, ser.Auth):
                 self.events.append((EV_RESULT, pending.handle, True, None))
@@ -515,7 +551,7 @@ class Session:
         self._fail(pending, cls())
 
     def _on_auth_reply(self, err: int) -> None:
-        handle = self.auth_waiters.popleft() if self.auth_waiters else None
+        handle = self.auth_waiters.pop(0) if self.auth_waiters else None
         if err:
             self._auth_failed(f"authentication failed (error {err})", handle)
             return

@@ -131,9 +131,10 @@ class WatchRegistry(Generic[W]):
     __slots__ = ("_seq", "_size", "_tables")
 
     def __init__(self) -> None:
-        # kind -> path -> {watcher: registration sequence number}. Empty inner dicts are
-        # never kept, so ``bool(self._tables[kind])`` says whether the kind has any watch.
-        self._tables: dict[WatchKind, dict[str, dict[W, int]]] = {k: {} for k in WatchKind}
+        # kind -> path -> {watcher: registration sequence number}. A kind's table is made
+        # by its first watch (an idle client keeps none) and empty inner dicts are never
+        # kept, so ``bool(self._table(kind))`` says whether the kind has any watch.
+        self._tables: dict[WatchKind, dict[str, dict[W, int]]] = {}
         self._seq = 0
         self._size = 0
 
@@ -143,14 +144,18 @@ class WatchRegistry(Generic[W]):
 
     def __repr__(self) -> str:
         counts = ", ".join(
-            f"{kind.name.lower()}={sum(map(len, table.values()))}"
-            for kind, table in self._tables.items()
+            f"{kind.name.lower()}={sum(map(len, self._table(kind).values()))}"
+            for kind in WatchKind
         )
         return f"<{type(self).__name__} {counts}>"
 
+    def _table(self, kind: WatchKind) -> dict[str, dict[W, int]]:
+        """The table of ``kind`` for reading and removing (a fresh empty one if it has none)."""
+        return self._tables.get(kind) or {}
+
     def add(self, kind: WatchKind, path: str, watcher: W) -> None:
         """Register ``watcher`` for ``kind`` on ``path``; a repeat registration counts once."""
-        entries = self._tables[WatchKind(kind)].setdefault(path, {})
+        entries = self._tables.setdefault(WatchKind(kind), {}).setdefault(path, {})
         if watcher not in entries:
             self._seq += 1
             entries[watcher] = self._seq
@@ -169,14 +174,14 @@ class WatchRegistry(Generic[W]):
             return []
         hits: list[tuple[int, W]] = []
         for kind in one_shot:
-            entries = self._tables[kind].pop(path, None)
+            entries = self._table(kind).pop(path, None)
             if entries:
                 self._size -= len(entries)
                 hits.extend((seq, w) for w, seq in entries.items())
-        persistent = self._tables[WatchKind.PERSISTENT].get(path)
+        persistent = self._table(WatchKind.PERSISTENT).get(path)
         if persistent:
             hits.extend((seq, w) for w, seq in persistent.items())
-        recursive = self._tables[WatchKind.PERSISTENT_RECURSIVE]
+        recursive = self._table(WatchKind.PERSISTENT_RECURSIVE)
         if recursive and event_type != _CHILD:
             for node in _self_and_ancestors(path):
                 entries = recursive.get(node)
@@ -194,7 +199,7 @@ class WatchRegistry(Generic[W]):
         """
         hits: list[tuple[int, W]] = []
         for kind in _kinds_for(watcher_type):
-            entries = self._tables[kind].pop(path, None)
+            entries = self._table(kind).pop(path, None)
             if entries:
                 self._size -= len(entries)
                 hits.extend((seq, w) for w, seq in entries.items())
@@ -202,11 +207,11 @@ class WatchRegistry(Generic[W]):
 
     def has(self, path: str, watcher_type: int) -> bool:
         """True if a local watch of that WatcherType (see :meth:`remove`) exists on ``path``."""
-        return any(path in self._tables[kind] for kind in _kinds_for(watcher_type))
+        return any(path in self._table(kind) for kind in _kinds_for(watcher_type))
 
     def discard(self, kind: WatchKind, path: str, watcher: W) -> bool:
         """Remove one registration; True if it was there. Says nothing about the server."""
-        table = self._tables[WatchKind(kind)]
+        table = self._table(WatchKind(kind))
         entries = table.get(path)
         if entries is None or watcher not in entries:
             return False
@@ -218,7 +223,7 @@ class WatchRegistry(Generic[W]):
 
     def count(self, kind: WatchKind, path: str) -> int:
         """Number of local watchers of ``kind`` on ``path``."""
-        return len(self._tables[WatchKind(kind)].get(path, ()))
+        return len(self._table(WatchKind(kind)).get(path, ()))
 
     def registrations(self, *kinds: WatchKind) -> list[tuple[W, WatchKind, str]]:
         """``(watcher, kind, path)`` for every registration of ``kinds`` (default: all).
@@ -229,7 +234,7 @@ class WatchRegistry(Generic[W]):
         """
         rows: list[tuple[int, W, WatchKind, str]] = []
         for kind in kinds or tuple(WatchKind):
-            for path, entries in self._tables[WatchKind(kind)].items():
+            for path, entries in self._table(WatchKind(kind)).items():
                 rows.extend((seq, w, kind, path) for w, seq in entries.items())
         rows.sort(key=itemgetter(0))
         return [(w, kind, path) for _, w, kind, path in rows]
@@ -243,8 +248,7 @@ class WatchRegistry(Generic[W]):
         registration once with ``WatchedEvent(EventType.NONE, <state>, None)``.
         """
         rows = self.registrations()
-        for table in self._tables.values():
-            table.clear()
+        self._tables.clear()
         self._size = 0
         return rows
 
@@ -264,7 +268,7 @@ class WatchRegistry(Generic[W]):
         current = WatchBatch([], [], [], [], [])
         total = 0
         for kind in _SET_WATCHES_ORDER:
-            for path in self._tables[kind]:
+            for path in self._table(kind):
                 current[kind - 1].append(path)
                 total += len(path)
                 if total >= max_bytes:

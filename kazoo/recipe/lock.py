@@ -61,7 +61,7 @@ READ_MARKER = "__rlock__"
 class _Attempt(Contender):
     """State of one ``acquire`` call; our node's name starts with the unique ``prefix``."""
 
-    __slots__ = ("prefix", "blocking", "ephemeral")
+    __slots__ = ("prefix", "blocking", "ephemeral", "created")
 
     def __init__(
         self, marker: str, blocking: bool, ephemeral: bool, timeout: float | None, wake: Any
@@ -70,12 +70,15 @@ class _Attempt(Contender):
         self.prefix = uuid.uuid4().hex + marker
         self.blocking = blocking
         self.ephemeral = ephemeral
+        #: ``(name, stat, session id)`` from the reply to our create, when we had one.
+        self.created: tuple[str, Any, int | None] | None = None
 
     def renew(self, marker: str) -> None:
         """Start over with a new node (the old one belonged to an ended session)."""
         self.prefix = uuid.uuid4().hex + marker
         self.name = None
         self.unsure = False
+        self.created = None
 
 
 class _LockCore(HeldNode):
@@ -204,15 +207,17 @@ class _LockCore(HeldNode):
         """One look: ``True`` held, ``False`` taken (non-blocking), ``None`` look again."""
         if attempt.name is None and not attempt.unsure:
             attempt.unsure = True
-            created = yield from create_node(
+            created, stat = yield from create_node(
                 self.client,
                 self.path + "/" + attempt.prefix,
                 self.data,
                 limit=attempt.limit(),
                 ephemeral=attempt.ephemeral,
                 sequence=True,
+                include_data=True,
             )
             attempt.name = created.rsplit("/", 1)[-1]
+            attempt.created = (attempt.name, stat, self._session_id())
         try:
             children = yield Call.within(attempt.limit(), self.client.get_children, self.path)
         except NoNodeError:
@@ -241,7 +246,19 @@ class _LockCore(HeldNode):
         """No blocker before us: hold the lock if the node is (still) ours."""
         assert attempt.name is not None
         path = self.path + "/" + attempt.name
-        stat = yield Call.within(attempt.limit(), self.client.exists, path)
+        created = attempt.created
+        session_id = self._session_id()
+        if (
+            created is not None
+            and session_id is not None
+            and created[0] == attempt.name
+            and created[2] == session_id
+        ):
+            # Made by this session, which still lives (the node is listed): its stat is the
+            # one the create answered with; no need to ask again.
+            stat = created[1]
+        else:
+            stat = yield Call.within(attempt.limit(), self.client.exists, path)
         if stat is None:
             attempt.name = None
             return None
@@ -251,6 +268,10 @@ class _LockCore(HeldNode):
             return None
         self._start_hold(path, stat, attempt.ephemeral)
         return True
+
+    def _session_id(self) -> int | None:
+        client_id = self.client.client_id
+        return client_id[0] if client_id is not None else None
 
     def _sorted(self, children: list[str]) -> list[tuple[int, str, str]]:
         """``(order key, name, marker)`` of the contender nodes, in acquisition order."""

@@ -45,8 +45,9 @@ class _Read:
 
     The first read waits in the caller's thread (``blocking``), depending only on the I/O
     owner setting results, so it also works when called from a callback, whatever the
-    handler's workers. Later reads go on from the completion worker (``rawlink``); a result
-    that is ready already (a stopped client fails at once) is handled on the spot.
+    handler's workers. Later reads go on in the thread that sets each result (the I/O
+    owner, see :func:`_when_set`); a result that is ready already (a stopped client fails
+    at once) is handled on the spot.
     """
 
     __slots__ = ("blocking", "outcome")
@@ -60,7 +61,31 @@ class _Read:
             result.wait()
             step(result)
         else:
-            result.rawlink(step)
+            _when_set(result, step)
+
+
+def _when_set(result: IAsyncResult[Any], step: Callable[[IAsyncResult[Any]], Any]) -> None:
+    """Run ``step(result)`` once, in the thread that sets ``result`` (the I/O owner).
+
+    Not ``rawlink``: that would hop through the completion worker, and a change would reach
+    the function two thread hand-offs later. The steps run here only submit requests and
+    settle results; they never block and never call user code.
+    """
+    token = [True]
+
+    def run() -> None:
+        try:
+            token.pop()  # atomic: the hook and the check below may both get here
+        except IndexError:
+            return
+        try:
+            step(result)
+        except Exception:  # never into the I/O loop
+            log.exception("a watch step failed")
+
+    result._add_waiter(run)  # type: ignore[attr-defined]
+    if result.ready():
+        run()
 
 
 def _accepts_positional(func: Callable[..., Any], count: int) -> bool:
@@ -175,10 +200,10 @@ class _OneShotWatch:
         """Read again; the outcome is delivered on the callback worker."""
         if self._stopped:
             return
-        self._read().rawlink(functools.partial(self._dispatch, event))
+        _when_set(self._read(), functools.partial(self._dispatch, event))
 
     def _dispatch(self, event: WatchedEvent | None, outcome: IAsyncResult[Any]) -> None:
-        # completion worker -> callback worker, keeping the order of the reads
+        # I/O owner -> callback worker, keeping the order of the reads
         self._handler.dispatch_callback(Callback("watch", self._deliver, (event, outcome)))
 
     def _deliver(self, event: WatchedEvent | None, outcome: IAsyncResult[Any]) -> None:
@@ -223,6 +248,10 @@ class _OneShotWatch:
     def _on_watch(self, event: WatchedEvent) -> None:
         if not self._stopped:
             self._refresh(event)
+
+    # Run by the blocking I/O driver itself, not queued on the callback worker: it only
+    # submits the next read (whose outcome is then delivered on the worker, in order).
+    _on_watch._kazoo_inline = True  # type: ignore[attr-defined]
 
     def _on_state(self, state: KazooState) -> bool:
         if self._stopped:

@@ -70,6 +70,11 @@ def test_start_stop_idempotent_and_running() -> None:
     handler.start()
     handler.start()
     assert handler.running
+    assert set(threading.enumerate()) == before  # no thread until there is a callback
+    drain_callbacks(handler)
+    done = threading.Event()
+    handler.completion_queue.put(done.set)
+    assert done.wait(WAIT)
     assert len(set(threading.enumerate()) - before) == 2
     handler.stop()
     handler.stop()
@@ -79,9 +84,55 @@ def test_start_stop_idempotent_and_running() -> None:
 
 
 def test_workers_are_daemons_with_names(handler: SequentialThreadingHandler) -> None:
+    assert handler._threads == ()
+    drain_callbacks(handler)
+    done = threading.Event()
+    handler.completion_queue.put(done.set)
+    assert done.wait(WAIT)
     names = {t.name for t in handler._threads}
     assert names == {"kazoo-watch-worker", "kazoo-completion-worker"}
     assert all(t.daemon for t in handler._threads)
+
+
+def test_an_idle_worker_ends_and_the_next_callback_starts_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(threading_handler, "WORKER_IDLE_EXIT", 0.05)
+    handler = SequentialThreadingHandler()
+    handler.start()
+    try:
+        seen: list[int] = []
+        handler.dispatch_callback(Callback("watch", seen.append, (1,)))
+        drain_callbacks(handler)
+        (first,) = handler._threads
+        first.join(WAIT)  # idle for WORKER_IDLE_EXIT: it ends by itself
+        assert not first.is_alive() and handler._threads == ()
+        handler.dispatch_callback(Callback("watch", seen.append, (2,)))
+        drain_callbacks(handler)
+        assert seen == [1, 2]
+        (second,) = handler._threads
+        assert second is not first
+    finally:
+        handler.stop()
+    assert kazoo_threads() == set()
+
+
+def test_callbacks_racing_an_idle_exit_all_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A callback put while the worker decides to end is never stranded."""
+    monkeypatch.setattr(threading_handler, "WORKER_IDLE_EXIT", 0.001)
+    handler = SequentialThreadingHandler()
+    handler.start()
+    try:
+        seen: list[int] = []
+        for i in range(300):
+            handler.dispatch_callback(Callback("watch", seen.append, (i,)))
+            if i % 7 == 0:
+                time.sleep(0.002)  # let the worker go idle now and then
+        drain_callbacks(handler)
+        assert seen == list(range(300))
+    finally:
+        handler.stop()
+    assert kazoo_threads() == set()
 
 
 def test_callbacks_run_in_order_on_one_worker(handler: SequentialThreadingHandler) -> None:
@@ -161,6 +212,7 @@ def test_restart_after_stop() -> None:
 def test_stop_from_inside_a_callback_does_not_deadlock() -> None:
     handler = SequentialThreadingHandler()
     handler.start()
+    drain_callbacks(handler)
     workers = handler._threads
     stopped = threading.Event()
 
@@ -180,7 +232,6 @@ def test_stop_is_bounded_when_a_callback_is_stuck(caplog: pytest.LogCaptureFixtu
     handler = SequentialThreadingHandler()
     handler.stop_timeout = 0.05
     handler.start()
-    stuck_worker = handler._threads[0]
     gate = threading.Event()
     entered = threading.Event()
 
@@ -190,6 +241,7 @@ def test_stop_is_bounded_when_a_callback_is_stuck(caplog: pytest.LogCaptureFixtu
 
     handler.dispatch_callback(Callback("watch", stuck, ()))
     assert entered.wait(WAIT)
+    (stuck_worker,) = handler._threads
     with caplog.at_level(logging.WARNING, logger="kazoo.handlers.threading"):
         handler.stop()
     assert any("did not stop" in r.getMessage() for r in caplog.records)
@@ -207,33 +259,37 @@ def test_stop_is_bounded_when_a_callback_is_stuck(caplog: pytest.LogCaptureFixtu
     assert kazoo_threads() == set()
 
 
-def test_atexit_hook_stops_workers_and_stop_unregisters_it() -> None:
+def test_exit_hook_runs_queued_callbacks_and_stops_workers() -> None:
     handler = SequentialThreadingHandler()
-    atexit = threading_handler.atexit
-    with mock.patch.object(atexit, "register") as register:
-        with mock.patch.object(atexit, "unregister") as unregister:
-            handler.start()
-            (hook,), _ = register.call_args
-            workers = handler._threads
-            hook()  # what the interpreter does at exit
-            assert not handler.running
-            for worker in workers:
-                assert not worker.is_alive()
-            unregister.assert_called_once_with(hook)
+    handler.start()
+    assert handler in threading_handler._RUNNING
+    gate = threading.Event()
+    seen: list[int] = []
+    handler.dispatch_callback(Callback("watch", gate.wait, (WAIT,)))
+    handler.dispatch_callback(Callback("watch", seen.append, (1,)))
+    workers = handler._threads
+    gate.set()
+    threading_handler._stop_at_exit()  # what the interpreter does at exit
+    assert not handler.running and seen == [1]
+    for worker in workers:
+        assert not worker.is_alive()
+    assert handler not in threading_handler._RUNNING
 
 
-def test_atexit_hook_holds_the_handler_weakly() -> None:
+def test_a_running_handler_is_held_weakly_and_its_workers_end_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(threading_handler, "WORKER_IDLE_EXIT", 0.05)
     handler = SequentialThreadingHandler()
-    with mock.patch.object(threading_handler.atexit, "register") as register:
-        handler.start()
-    (hook,), _ = register.call_args
+    handler.start()
+    drain_callbacks(handler)
     workers = handler._threads
     ref = weakref.ref(handler)
     del handler
     gc.collect()
     assert ref() is None
-    hook()  # handler gone: nothing to do
-    for worker in workers:  # the finalizer told the workers to end
+    threading_handler._stop_at_exit()  # handler gone: nothing to do
+    for worker in workers:  # nothing to run: they end by themselves
         worker.join(WAIT)
         assert not worker.is_alive()
 
