@@ -39,6 +39,7 @@ _ENDING_STATES = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
 _RETRYABLE = (ConnectionLoss, SessionExpiredError)
 _FINISHED = (ConnectionClosedError, AuthFailedError)
 T = TypeVar("T")
+_I = TypeVar("_I", bound="WatchIterator")
 
 
 class Sink:
@@ -114,7 +115,7 @@ class WatchIterator:
             self, _release, client, sink, self._server_path, self._kinds
         )
 
-    def __aiter__(self) -> WatchIterator:
+    def __aiter__(self: _I) -> _I:
         return self
 
     def __repr__(self) -> str:

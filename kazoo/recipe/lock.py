@@ -207,7 +207,7 @@ class _LockCore(HeldNode):
         """One look: ``True`` held, ``False`` taken (non-blocking), ``None`` look again."""
         if attempt.name is None and not attempt.unsure:
             attempt.unsure = True
-            created, stat = yield from create_node(
+            reply: Any = yield from create_node(
                 self.client,
                 self.path + "/" + attempt.prefix,
                 self.data,
@@ -216,6 +216,7 @@ class _LockCore(HeldNode):
                 sequence=True,
                 include_data=True,
             )
+            created, stat = reply  # (path, ZnodeStat) with include_data
             attempt.name = created.rsplit("/", 1)[-1]
             attempt.created = (attempt.name, stat, self._session_id())
         try:
