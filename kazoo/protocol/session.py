@@ -112,6 +112,7 @@ class Session:
         "_last_recv",
         "_last_send",
         "_ping_outstanding",
+        "_rearming",
         "_resumed",
         "_ro_connection",
         "_ro_session",
@@ -182,6 +183,7 @@ class Session:
         self._ro_session = False  # the session was made by a read-only server
         self.seen_rw = False  # a read-write server has accepted this client
         self._resumed = False  # this connection resumed the session (watches get re-armed)
+        self._rearming = 0  # SetWatches requests of this connection not answered yet
 
     # -- state machine -------------------------------------------------
 
@@ -442,12 +444,14 @@ class Session:
         """Handshake and auth replay done: re-arm watches, flush the queue, announce."""
         self.phase = PH_OPEN
         self.auth_eof_strikes = 0
+        self._rearming = 0
         for batch in self.watches.set_watches_batches():
             if batch.needs_v2:
                 req: Any = ser.SetWatches2(self.last_zxid, *batch)
             else:
                 req = ser.SetWatches(self.last_zxid, batch.data, batch.exist, batch.child)
             self.out.append(ser.encode_request(ser.SET_WATCHES_XID, req))
+            self._rearming += 1
         queued, self.queued = self.queued, []
         for pending in queued:
             if isinstance(pending.request, ser.Auth):
@@ -455,7 +459,11 @@ class Session:
             else:
                 self._send(pending)
         self._transition("connected_ro" if self._ro_connection else "connected")
-        self.events.extend(self._persistent_rearmed())
+        if not self._rearming:
+            self.events.extend(self._persistent_rearmed())
+        # else: announced once the server has answered the last SetWatches: a change made
+        # after the notice then surely reaches the watch (a persistent watch gets no
+        # catch-up events for what happened while it was away).
 
     def _persistent_rearmed(self) -> list[tuple[Any, ...]]:
         """A NONE event for each persistent watcher re-armed on a resumed session."""
@@ -519,6 +527,10 @@ class Session:
         elif xid == ser.SET_WATCHES_XID:
             if err:
                 log.warning("re-registering watches failed with error %d", err)
+            if self._rearming:
+                self._rearming -= 1
+                if not self._rearming:
+                    self.events.extend(self._persistent_rearmed())
         else:
             raise ProtocolError(f"reply xid {xid} does not match any request")
 

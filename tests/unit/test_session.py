@@ -1359,8 +1359,12 @@ def test_persistent_watches_rearmed_get_none_connected_after_a_reconnect() -> No
     (set_watches,) = sent(s.take_output(2))
     assert (set_watches.xid, set_watches.type) == (-8, 105)
     assert decode_set_watches(set_watches) == (3, [["/app/d"], [], [], ["/app/p"], ["/app"]])
+    # the notice waits for the server's answer to SetWatches: a change made after it
+    # surely reaches the watch
+    assert s.events == [(EV_STATE, KS.CONNECTED)]
+    s.events.clear()
+    serve(s, reply(-8, 3, 0))
     assert s.events == [
-        (EV_STATE, KS.CONNECTED),
         (EV_WATCH, wp, WatchedEvent(EventType.NONE, KS.CONNECTED, "/p")),
         (EV_WATCH, wr, WatchedEvent(EventType.NONE, KS.CONNECTED, "/")),
     ]
