@@ -30,7 +30,7 @@ from kazoo._aio_watch import (
     EventsIterator,
     Sink,
 )
-from kazoo._clientbase import ClientBase
+from kazoo._clientbase import ClientBase, RecipeFactory
 from kazoo._ops import Op, OpGenerator
 from kazoo.exceptions import (
     AuthFailedError,
@@ -128,22 +128,20 @@ class AsyncKazooClient(ClientBase):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._callbacks = CallbackRunner(self.logger)
-        self._bind_recipes()
 
-    def _bind_recipes(self) -> None:
-        """Recipe factories (API §3.5): ``zk.Lock(path)`` is ``AsyncLock(zk, path)``."""
-        self.Barrier = functools.partial(AsyncBarrier, self)
-        self.Counter = functools.partial(AsyncCounter, self)
-        self.DoubleBarrier = functools.partial(AsyncDoubleBarrier, self)
-        self.Election = functools.partial(AsyncElection, self)
-        self.Lock = functools.partial(AsyncLock, self)
-        self.ReadLock = functools.partial(AsyncReadLock, self)
-        self.WriteLock = functools.partial(AsyncWriteLock, self)
-        self.Semaphore = functools.partial(AsyncSemaphore, self)
-        self.Party = functools.partial(AsyncParty, self)
-        self.ShallowParty = functools.partial(AsyncShallowParty, self)
-        self.Queue = functools.partial(AsyncQueue, self)
-        self.LockingQueue = functools.partial(AsyncLockingQueue, self)
+    # Recipe factories (API §3.5): ``zk.Lock(path)`` is ``AsyncLock(zk, path)``.
+    Barrier = RecipeFactory(AsyncBarrier)
+    Counter = RecipeFactory(AsyncCounter)
+    DoubleBarrier = RecipeFactory(AsyncDoubleBarrier)
+    Election = RecipeFactory(AsyncElection)
+    Lock = RecipeFactory(AsyncLock)
+    ReadLock = RecipeFactory(AsyncReadLock)
+    WriteLock = RecipeFactory(AsyncWriteLock)
+    Semaphore = RecipeFactory(AsyncSemaphore)
+    Party = RecipeFactory(AsyncParty)
+    ShallowParty = RecipeFactory(AsyncShallowParty)
+    Queue = RecipeFactory(AsyncQueue)
+    LockingQueue = RecipeFactory(AsyncLockingQueue)
 
     # -- flavour hooks of ClientBase ------------------------------------------
 

@@ -405,7 +405,8 @@ class Driver:
                 submit(item)
 
     def _take_queue(self) -> list[Any]:
-        """Everything submitted so far, in order; what is appended meanwhile stays queued."""
+        """Everything submitted so far, in order; what is appended meanwhile stays queued.
+        Only under the I/O lock (one taker at a time)."""
         queue = self._queue
         items = queue[:]
         del queue[: len(items)]
@@ -427,7 +428,7 @@ class Driver:
                 self._delivering = False
 
     def _dispatch_watch(self, watcher: Any, event: Any) -> None:
-        if getattr(watcher, "_kazoo_inline", False):
+        if getattr(watcher, "_kazoo_inline", False) is True:  # not any truthy (a Mock's)
             # A recipe's own watcher that only submits a read (DataWatch, ChildrenWatch):
             # run here, so the read goes out without a hand-off to the callback worker.
             try:
@@ -438,15 +439,20 @@ class Driver:
         self.handler.dispatch_callback(Callback("watch", watcher, (event,)))
 
     def _fail_leftovers(self) -> None:
-        """Fail what was submitted after the loop ended (from any thread)."""
-        while self._queue:
-            for item in self._take_queue():
-                if isinstance(item, Pending) and item.handle is not None:
-                    if self.session.state is KeeperState.AUTH_FAILED:
-                        error: Exception = AuthFailedError("authentication failed")
-                    else:
-                        error = ConnectionClosedError("Connection has been closed")
-                    item.handle.set_exception(error)
+        """Fail what was submitted after the loop ended (from any thread: several may do
+        this at once, so items are taken one by one, each by exactly one of them)."""
+        queue = self._queue
+        while True:
+            try:
+                item = queue.pop(0)
+            except IndexError:
+                return
+            if isinstance(item, Pending) and item.handle is not None:
+                if self.session.state is KeeperState.AUTH_FAILED:
+                    error: Exception = AuthFailedError("authentication failed")
+                else:
+                    error = ConnectionClosedError("Connection has been closed")
+                item.handle.set_exception(error)
 
     def _close_sockets(self) -> None:
         self._finished = True

@@ -70,8 +70,8 @@ class _Attempt(Contender):
         self.prefix = uuid.uuid4().hex + marker
         self.blocking = blocking
         self.ephemeral = ephemeral
-        #: ``(name, stat, session id)`` from the reply to our create, when we had one.
-        self.created: tuple[str, Any, int | None] | None = None
+        #: ``(name, stat)`` from the reply to our create, when we had one.
+        self.created: tuple[str, Any] | None = None
 
     def renew(self, marker: str) -> None:
         """Start over with a new node (the old one belonged to an ended session)."""
@@ -218,7 +218,7 @@ class _LockCore(HeldNode):
             )
             created, stat = reply  # (path, ZnodeStat) with include_data
             attempt.name = created.rsplit("/", 1)[-1]
-            attempt.created = (attempt.name, stat, self._session_id())
+            attempt.created = (attempt.name, stat)
         try:
             children = yield Call.within(attempt.limit(), self.client.get_children, self.path)
         except NoNodeError:
@@ -248,15 +248,9 @@ class _LockCore(HeldNode):
         assert attempt.name is not None
         path = self.path + "/" + attempt.name
         created = attempt.created
-        session_id = self._session_id()
-        if (
-            created is not None
-            and session_id is not None
-            and created[0] == attempt.name
-            and created[2] == session_id
-        ):
-            # Made by this session, which still lives (the node is listed): its stat is the
-            # one the create answered with; no need to ask again.
+        if created is not None and created[0] == attempt.name:
+            # Our create's reply already gave its stat, and the listing shows the node is
+            # still there; whether it is the current session's is checked below.
             stat = created[1]
         else:
             stat = yield Call.within(attempt.limit(), self.client.exists, path)
@@ -269,10 +263,6 @@ class _LockCore(HeldNode):
             return None
         self._start_hold(path, stat, attempt.ephemeral)
         return True
-
-    def _session_id(self) -> int | None:
-        client_id = self.client.client_id
-        return client_id[0] if client_id is not None else None
 
     def _sorted(self, children: list[str]) -> list[tuple[int, str, str]]:
         """``(order key, name, marker)`` of the contender nodes, in acquisition order."""
