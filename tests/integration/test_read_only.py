@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NotReadOnlyCallError
 from kazoo.protocol.states import KazooState, KeeperState
+from kazoo.testing import _wire
 from kazoo.testing._process import claim_port_base
-from kazoo.testing.common import ZookeeperCluster
+from kazoo.testing.common import ManagedZooKeeper, ZookeeperCluster
 from kazoo.testing.handlers import make_handler
 
 pytestmark = pytest.mark.integration
@@ -39,6 +41,25 @@ def ro_cluster() -> Iterator[ZookeeperCluster]:
 
 def _hosts(cluster: ZookeeperCluster) -> str:
     return ",".join(f"{host}:{port}" for host, port in (m.address for m in cluster))
+
+
+def _wait_read_only(member: ManagedZooKeeper, timeout: float = 30.0) -> None:
+    """Wait until the survivor has noticed the lost quorum and serves read-only.
+
+    Until then it may still take a new (local) session read-write, and the
+    client under test would start CONNECTED instead of CONNECTED_RO.
+    """
+    deadline = time.monotonic() + timeout
+    answer = ""
+    while time.monotonic() < deadline:
+        try:
+            answer = _wire.four_letter_word(member.address, "isro", 2.0).strip()
+        except OSError as exc:
+            answer = repr(exc)
+        if answer == "ro":
+            return
+        time.sleep(0.05)  # a server's mode has no event to wait on
+    raise AssertionError(f"the survivor did not turn read-only (isro said {answer!r})")
 
 
 def _wait_keeper_state(client: KazooClient, wanted: KeeperState, timeout: float) -> bool:
@@ -68,6 +89,7 @@ def test_read_only_then_back_to_read_write(ro_cluster: ZookeeperCluster) -> None
     survivor, *others = list(ro_cluster)
     for member in others:
         member.stop()
+    _wait_read_only(survivor)
     client = KazooClient(
         ",".join(f"{host}:{port}" for host, port in (m.address for m in [survivor, *others])),
         timeout=10,
@@ -117,6 +139,7 @@ def test_async_client_read_only_then_back_to_read_write(ro_cluster: ZookeeperClu
             await writer.set("/aro", b"before")
         for member in others:
             await asyncio.to_thread(member.stop)
+        await asyncio.to_thread(_wait_read_only, survivor)
         client = AsyncKazooClient(hosts, timeout=10, read_only=True)
         moved = asyncio.Event()
 
