@@ -36,6 +36,10 @@ class Op(NamedTuple):
 
 OpGenerator = Generator[Op, Any, Any]
 
+#: ``_new(Op, (request, post, watch))`` makes an Op in one C call: a NamedTuple's own
+#: constructor is Python code, and an op is made for every request.
+_new = tuple.__new__
+
 
 #: Bound on the paths a client remembers as checked (the cache is emptied when full).
 _PATH_CACHE_SIZE = 1024
@@ -174,19 +178,19 @@ class Builders:
         )
         unchroot = self.paths.client
         if include_data:
-            return Op(request, lambda res: (unchroot(res[0]), res[1]))
-        return Op(request, lambda res: unchroot(res[0]))
+            return _new(Op, (request, lambda res: (unchroot(res[0]), res[1]), None))
+        return _new(Op, (request, lambda res: unchroot(res[0]), None))
 
     def exists(self, path: str, watch: Any = None) -> Op:
         check_watch(watch)
         request = ser.Exists(self.paths.server(path), watch is not None)
         if watch is None:
-            return Op(request)
-        return Op(request, None, (watch, WatchKind.DATA, WatchKind.EXIST))
+            return _new(Op, (request, None, None))
+        return _new(Op, (request, None, (watch, WatchKind.DATA, WatchKind.EXIST)))
 
     def get(self, path: str, watch: Any = None) -> Op:
         if watch is None:  # the hot path
-            return Op(ser.GetData(self.paths.server(path), False))
+            return _new(Op, (ser.GetData(self.paths.server(path), False), None, None))
         check_watch(watch)
         request = ser.GetData(self.paths.server(path), True)
         return Op(request, None, (watch, WatchKind.DATA, None))
@@ -197,16 +201,16 @@ class Builders:
         server_path = self.paths.server(path)
         cls = ser.GetChildren2 if include_data else ser.GetChildren
         request = cls(server_path, watch is not None)
-        return Op(request, None, None if watch is None else (watch, WatchKind.CHILD, None))
+        return _new(Op, (request, None, None if watch is None else (watch, WatchKind.CHILD, None)))
 
     def set(self, path: str, value: Any, version: int = -1) -> Op:
         check_bytes(value)
         check_int(version, "version")
-        return Op(ser.SetData(self.paths.server(path), value, version))
+        return _new(Op, (ser.SetData(self.paths.server(path), value, version), None, None))
 
     def delete(self, path: str, version: int = -1) -> Op:
         check_int(version, "version")
-        return Op(ser.Delete(self.paths.server(path), version))
+        return _new(Op, (ser.Delete(self.paths.server(path), version), None, None))
 
     def get_acls(self, path: str) -> Op:
         return Op(ser.GetACL(self.paths.server(path)))

@@ -76,6 +76,11 @@ class Reader:
     __slots__ = ("buf", "end", "pos")
 
     def __init__(self, buf: Payload, pos: int = 0, end: int | None = None) -> None:
+        if end is None and type(buf) is bytes and 0 <= pos <= len(buf):  # every reply
+            self.buf = buf
+            self.pos = pos
+            self.end = len(buf)
+            return
         if isinstance(buf, memoryview) and (buf.format != "B" or buf.ndim != 1):
             buf = buf.cast("B")
         size = len(buf)

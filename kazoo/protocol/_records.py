@@ -6,6 +6,7 @@ the size limit. See there for the contract every record follows.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -24,6 +25,10 @@ from kazoo.security import ACL, ClientInfo
 _pack_int = INT.pack
 _pack_long = LONG.pack
 BOOL_BYTES = (b"\x00", b"\x01")
+#: length, xid, type: the head of every request frame.
+_pack_frame_header = struct.Struct(">iii").pack
+#: length, xid, type and the length of a first string field, in one pack.
+_pack_frame_header_str = struct.Struct(">iiii").pack
 
 
 def _str_flag(text: str, flag: bool) -> bytes:
@@ -43,6 +48,8 @@ class Request(Protocol):
     def type(self) -> int: ...
 
     def serialize(self) -> bytes: ...
+
+    def frame(self, xid: int) -> bytes: ...
 
     def deserialize(self, r: Reader) -> Any: ...
 
@@ -68,6 +75,11 @@ class _Record:
 
     def serialize(self) -> bytes:
         raise NotImplementedError
+
+    def frame(self, xid: int) -> bytes:
+        """The whole request frame: length prefix, RequestHeader(xid, type), body."""
+        body = self.serialize()
+        return _pack_frame_header(len(body) + 8, xid, self.type) + body
 
     def deserialize(self, r: Reader) -> Any:
         raise NotImplementedError
@@ -119,6 +131,12 @@ class _PathWatch(_Record):
 
     def serialize(self) -> bytes:
         return _str_flag(self.path, self.watch)
+
+    def frame(self, xid: int) -> bytes:
+        # The hot path of every read: one pack for the header and the path's length.
+        raw = self.path.encode("utf-8")
+        n = len(raw)
+        return _pack_frame_header_str(n + 13, xid, self.type, n) + raw + BOOL_BYTES[self.watch]
 
 
 class _PathVersion(_Record):

@@ -1,11 +1,12 @@
 """Request records: each knows its opcode, encodes its body and parses its success reply.
 
 A request record has ``type`` (the opcode, PROTOCOL.md §4), ``serialize()`` (the body, without
-length prefix or RequestHeader) and ``deserialize(reader)``, which parses the reply body of a
-reply whose header ``err`` is 0. Replies with ``err != 0`` carry no body and are not passed to
-``deserialize``. Paths in requests and results are **server** paths (chroot included): adding
-and stripping the chroot is the caller's job. Every parse failure raises
-:class:`~kazoo.exceptions.ProtocolError`.
+length prefix or RequestHeader), ``frame(xid)`` (the whole frame: the base class builds it
+from ``serialize()``; the reads make theirs in one pack) and ``deserialize(reader)``, which
+parses the reply body of a reply whose header ``err`` is 0. Replies with ``err != 0`` carry no
+body and are not passed to ``deserialize``. Paths in requests and results are **server** paths
+(chroot included): adding and stripping the chroot is the caller's job. Every parse failure
+raises :class:`~kazoo.exceptions.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -110,7 +111,6 @@ _CONNECT_RESPONSE_HEAD = struct.Struct(">iiq")  # protocolVersion, timeOut, sess
 CONNECT_RESPONSE_MIN = 36
 
 _pack_int = INT.pack
-_pack_frame_header = REQUEST_FRAME_HEADER.pack
 _pack_multi_header = MULTI_HEADER.pack
 
 
@@ -229,8 +229,7 @@ def encode_request(xid: int, request: Request) -> bytes:
 
     Raises ``ValueError`` when a numeric field is out of range for its wire type."""
     try:
-        body = request.serialize()
-        return _pack_frame_header(len(body) + 8, xid, request.type) + body
+        return request.frame(xid)
     except struct.error as exc:
         raise ValueError(f"cannot encode {type(request).__name__}: {exc}") from exc
 

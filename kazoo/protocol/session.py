@@ -48,6 +48,7 @@ EV_STATE = 2
 _MAX_XID = 2**31 - 1
 _ZERO_PASSWD = b"\x00" * 16
 _CONNECTED_STATES = (KeeperState.CONNECTED, KeeperState.CONNECTED_RO)
+_unpack_reply_header = ser.REPLY_HEADER.unpack_from
 
 
 class Pending:
@@ -300,22 +301,18 @@ class Session:
             self._fail(pending, ConnectionClosedError("Connection has been closed"))
         elif state is KeeperState.AUTH_FAILED:
             self._fail(pending, AuthFailedError("authentication failed"))
-        elif isinstance(pending.request, ser.Auth):
+        elif type(pending.request) is ser.Auth:
             self._send_auth(pending.request, pending.handle)
         elif self.phase == PH_OPEN:
             self._send(pending)
         else:
             self.queued.append(pending)
 
-    def _next_xid(self) -> int:
-        xid = self._xid + 1
+    def _send(self, pending: Pending) -> None:
+        xid = self._xid + 1  # xids run from 1 to 2**31-1, then wrap
         if xid > _MAX_XID:
             xid = 1
         self._xid = xid
-        return xid
-
-    def _send(self, pending: Pending) -> None:
-        xid = self._next_xid()
         pending.xid = xid
         self.out.append(ser.encode_request(xid, pending.request))
         self.inflight.append(pending)
@@ -477,8 +474,10 @@ class Session:
         return out
 
     def _on_frame(self, payload: bytes) -> None:
-        r = Reader(payload)
-        xid, zxid, err = ser.read_reply_header(r)
+        if len(payload) < 16:
+            raise ProtocolError(f"truncated ReplyHeader: {len(payload)} bytes, need 16")
+        xid, zxid, err = _unpack_reply_header(payload)
+        r = Reader(payload, 16)
         if xid < 0:  # requests have xids from 1 up; the special ones are negative
             self._on_special(xid, err, r)
             return
