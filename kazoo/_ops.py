@@ -125,6 +125,8 @@ def create_flags(
     ephemeral: bool, sequence: bool, container: bool, ttl: int | None
 ) -> tuple[int, int]:
     """Validate the node-type options; return ``(flags, ttl or -1)``."""
+    if ephemeral is False and sequence is False and container is False and ttl is None:
+        return 0, -1  # a plain node, the common case
     check_bool(ephemeral, "ephemeral")
     check_bool(sequence, "sequence")
     check_bool(container, "container")

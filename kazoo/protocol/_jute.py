@@ -271,9 +271,28 @@ def encode_ustring_vector(items: Iterable[str] | None) -> bytes:
     return b"".join(parts)
 
 
+#: Encoded ACL lists seen lately: most creates send the same one (the default ACL).
+_ACL_ENCODED: dict[tuple[ACL, ...], bytes] = {}
+_ACL_ENCODED_SIZE = 64
+
+
 def encode_acl_vector(acls: Iterable[ACL] | None) -> bytes:
     if acls is None:
         return _NULL
+    items = tuple(acls)
+    try:
+        known = _ACL_ENCODED.get(items)
+    except TypeError:  # an unhashable look-alike: encode it, do not remember it
+        return _encode_acl_items(items)
+    if known is None:
+        known = _encode_acl_items(items)
+        if len(_ACL_ENCODED) >= _ACL_ENCODED_SIZE:
+            _ACL_ENCODED.clear()
+        _ACL_ENCODED[items] = known
+    return known
+
+
+def _encode_acl_items(acls: tuple[ACL, ...]) -> bytes:
     parts = [b""]
     for perms, (scheme, ident) in acls:
         raw_scheme = scheme.encode("utf-8")

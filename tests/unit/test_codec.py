@@ -294,6 +294,21 @@ def test_open_acl_encoding() -> None:
     assert jute.encode_acl_vector([ACL(31, Id("world", "anyone"))]) == expected
 
 
+def test_acl_encoding_is_remembered_by_value_and_bounded() -> None:
+    world = [ACL(31, Id("world", "anyone"))]
+    first = jute.encode_acl_vector(world)
+    assert jute.encode_acl_vector(list(world)) is first  # an equal list: the same bytes
+    # an ACL with the same perms but another id is not confused with it
+    other = jute.encode_acl_vector([ACL(31, Id("ip", "127.0.0.1"))])
+    assert other == i32(1) + i32(31) + i32(2) + b"ip" + i32(9) + b"127.0.0.1"
+    # a generator is read once, and an unhashable look-alike is encoded, not remembered
+    assert jute.encode_acl_vector(a for a in world) == first
+    assert jute.encode_acl_vector([(31, ["world", "anyone"])]) == first  # type: ignore[list-item]
+    for n in range(jute._ACL_ENCODED_SIZE * 2):
+        jute.encode_acl_vector([ACL(n, Id("world", "anyone"))])
+    assert len(jute._ACL_ENCODED) <= jute._ACL_ENCODED_SIZE
+
+
 def test_auth_packet_digest() -> None:
     body = ser.Auth(0, "digest", b"alice:secret").serialize()
     assert body == i32(0) + i32(6) + b"digest" + i32(12) + b"alice:secret"
