@@ -386,11 +386,10 @@ class Driver:
     def _take_submissions(self) -> None:
         self._wake_pending = False
         try:
-            while self._wake_r.recv(4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
+            # One read: a wake-up is one byte, sent once per look (``_wake_pending``). A byte
+            # left over only makes the next select return at once.
+            self._wake_r.recv(512)
+        except OSError:  # nothing there (BlockingIOError), or the pair is closing
             pass
         submit = self.session.submit
         for item in self._take_queue():
