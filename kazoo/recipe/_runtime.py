@@ -9,6 +9,11 @@ client directly when that would block; it *yields* a command and receives the re
     so the same line serves :class:`~kazoo.client.KazooClient` and
     :class:`~kazoo.aio.AsyncKazooClient`. Exceptions are thrown back into the generator.
     ``Call.within(limit, fn, ...)`` stops waiting for the reply after ``limit`` seconds.
+``yield Together(call, call, ...)``
+    make several :class:`Call` requests back to back, without waiting for a reply in
+    between (the server runs one session's requests in order, so a read after a write sees
+    it): one round trip instead of several. The result is a list with an :class:`Outcome`
+    per call, in order; nothing is thrown.
 ``yield Wait(event, timeout)``
     ``True`` once ``event`` (made by :meth:`Flavor.event`) is set, ``False`` after
     ``timeout`` seconds (``None``: no limit).
@@ -44,7 +49,9 @@ __all__ = [
     "Async",
     "Blocking",
     "Call",
+    "Outcome",
     "Sleep",
+    "Together",
     "Wait",
     "op",
     "run_async",
@@ -84,6 +91,31 @@ class Call:
 
     def __repr__(self) -> str:
         return f"Call({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+class Outcome:
+    """What one call of a :class:`Together` came to: ``value``, or the ``error`` it raised."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+
+    def get(self) -> Any:
+        """The value, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class Together:
+    """Command: the calls go out back to back; the result is their :class:`Outcome` list."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, *calls: Call) -> None:
+        self.calls = calls
 
 
 class Wait:
@@ -155,10 +187,15 @@ def _no_reply(command: Call) -> ConnectionLoss:
     return ConnectionLoss(f"no reply to {name} within the time budget")
 
 
+def _async_twin(fn: Callable[..., Any]) -> Callable[..., Any] | None:
+    """``client.get_children_async`` for ``client.get_children`` (None without one)."""
+    return getattr(getattr(fn, "__self__", None), f"{getattr(fn, '__name__', '')}_async", None)
+
+
 def _blocking_call(command: Call) -> Any:
     fn = command.fn
     if command.limit is not None:
-        twin = getattr(getattr(fn, "__self__", None), f"{getattr(fn, '__name__', '')}_async", None)
+        twin = _async_twin(fn)
         if twin is not None:
             result = twin(*command.args, **command.kwargs)
             if not result.wait(command.limit):
@@ -167,10 +204,37 @@ def _blocking_call(command: Call) -> Any:
     return fn(*command.args, **command.kwargs)
 
 
+def _blocking_together(command: Together) -> list[Outcome]:
+    started: list[tuple[Call, Any]] = []
+    for call in command.calls:  # all sent before any reply is waited for
+        twin = _async_twin(call.fn)
+        try:
+            if twin is None:  # nothing to overlap: an ordinary call, in its turn
+                started.append((call, Outcome(call.fn(*call.args, **call.kwargs))))
+            else:
+                started.append((call, twin(*call.args, **call.kwargs)))
+        except Exception as exc:  # noqa: BLE001 - an outcome, like a failed reply
+            started.append((call, Outcome(None, exc)))
+    outcomes = []
+    for call, result in started:
+        if type(result) is Outcome:
+            outcomes.append(result)
+        elif not result.wait(call.limit):
+            outcomes.append(Outcome(None, _no_reply(call)))
+        else:
+            try:
+                outcomes.append(Outcome(result.get()))
+            except Exception as exc:  # noqa: BLE001
+                outcomes.append(Outcome(None, exc))
+    return outcomes
+
+
 def _blocking_step(handler: Any, command: Any) -> Any:
     kind = type(command)
     if kind is Call:
         return _blocking_call(command)
+    if kind is Together:
+        return _blocking_together(command)
     if kind is Wait:
         return bool(command.event.wait(command.timeout))
     if kind is Sleep:
@@ -223,6 +287,8 @@ async def _async_step(command: Any) -> Any:
             return await asyncio.wait_for(result, command.limit)
         except asyncio.TimeoutError:
             raise _no_reply(command) from None
+    if kind is Together:
+        return await _async_together(command)
     if kind is Wait:
         return await _within(command.event.wait(), command.timeout)
     if kind is Sleep:
@@ -231,6 +297,44 @@ async def _async_step(command: Any) -> Any:
     if kind is Acquire:
         return await _within(command.mutex.acquire(), command.timeout)
     raise _bad_command(command)
+
+
+async def _async_together(command: Together) -> list[Outcome]:
+    # Each call becomes a task at once; tasks take their first step in the order they were
+    # made, and a client coroutine submits its request in its first step.
+    pending: list[tuple[Call, Any]] = []
+    for call in command.calls:
+        try:
+            result = call.fn(*call.args, **call.kwargs)
+        except Exception as exc:  # noqa: BLE001 - an outcome, like a failed reply
+            pending.append((call, Outcome(None, exc)))
+            continue
+        if inspect.isawaitable(result):
+            pending.append((call, asyncio.ensure_future(result)))
+        else:
+            pending.append((call, Outcome(result)))
+    outcomes = []
+    for call, started in pending:
+        if type(started) is Outcome:
+            outcomes.append(started)
+            continue
+        try:
+            if call.limit is None:
+                value = await started
+            else:
+                value = await asyncio.wait_for(started, call.limit)
+        except asyncio.TimeoutError:
+            outcomes.append(Outcome(None, _no_reply(call)))
+        except asyncio.CancelledError:
+            for _call, other in pending:  # cancelled from outside: take the others along
+                if type(other) is not Outcome:
+                    other.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001
+            outcomes.append(Outcome(None, exc))
+        else:
+            outcomes.append(Outcome(value))
+    return outcomes
 
 
 async def _within(awaitable: Any, timeout: float | None) -> bool:

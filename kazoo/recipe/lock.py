@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from kazoo.exceptions import NoNodeError
 from kazoo.recipe._lockbase import Contender, HeldNode, Steps, find_prefixed
 from kazoo.recipe._naming import order_key, split_at_marker
-from kazoo.recipe._runtime import Async, Blocking, Call, op
+from kazoo.recipe._runtime import Async, Blocking, Call, Together, op
 from kazoo.recipe._semaphore import _SemaphoreCore
 from kazoo.recipe._waiting import (
     Deadline,
@@ -205,24 +205,15 @@ class _LockCore(HeldNode):
 
     def _round(self, attempt: _Attempt) -> Steps:
         """One look: ``True`` held, ``False`` taken (non-blocking), ``None`` look again."""
+        children: list[str] | None = None
         if attempt.name is None and not attempt.unsure:
             attempt.unsure = True
-            reply: Any = yield from create_node(
-                self.client,
-                self.path + "/" + attempt.prefix,
-                self.data,
-                limit=attempt.limit(),
-                ephemeral=attempt.ephemeral,
-                sequence=True,
-                include_data=True,
-            )
-            created, stat = reply  # (path, ZnodeStat) with include_data
-            attempt.name = created.rsplit("/", 1)[-1]
-            attempt.created = (attempt.name, stat)
-        try:
-            children = yield Call.within(attempt.limit(), self.client.get_children, self.path)
-        except NoNodeError:
-            children = []
+            children = yield from self._create_and_list(attempt)
+        if children is None:
+            try:
+                children = yield Call.within(attempt.limit(), self.client.get_children, self.path)
+            except NoNodeError:
+                children = []
         entries = self._sorted(children)
         attempt.name = find_prefixed([name for _, name, _ in entries], attempt.prefix)
         attempt.unsure = False
@@ -242,6 +233,30 @@ class _LockCore(HeldNode):
         if not (yield from wait_for(attempt.wake, attempt.deadline.left())):
             raise self._timed_out(attempt)
         return None
+
+    def _create_and_list(self, attempt: _Attempt) -> Steps:
+        """Create our node and list the contenders in one round trip (the listing is sent
+        right behind the create, so it includes the new node); the listing, or ``None``
+        when it has to be asked for again."""
+        client, limit = self.client, attempt.limit()
+        node = self.path + "/" + attempt.prefix
+        options = {"ephemeral": attempt.ephemeral, "sequence": True, "include_data": True}
+        create, listing = yield Together(
+            Call.within(limit, client.create, node, self.data, **options),
+            Call.within(limit, client.get_children, self.path),
+        )
+        if isinstance(create.error, NoNodeError):  # no lock node yet: make it, create again
+            reply: Any = yield from create_node(client, node, self.data, limit=limit, **options)
+            listing = None
+        else:
+            reply = create.get()
+        created, stat = reply  # (path, ZnodeStat) with include_data
+        attempt.name = created.rsplit("/", 1)[-1]
+        attempt.created = (attempt.name, stat)
+        if listing is None or isinstance(listing.error, NoNodeError):
+            return None
+        children: list[str] = listing.get()
+        return children
 
     def _take(self, attempt: _Attempt) -> Steps:
         """No blocker before us: hold the lock if the node is (still) ours."""

@@ -255,3 +255,70 @@ def test_call_within_gives_up_waiting_with_connection_loss() -> None:
 
     assert isinstance(asyncio.run(run_async(async_steps(never))), ConnectionLoss)
     assert asyncio.run(run_async(async_steps(quick))) == b"q"
+
+
+def test_together_sends_every_call_before_waiting_for_a_reply() -> None:
+    from kazoo.exceptions import ConnectionLoss
+    from kazoo.recipe._runtime import Together, run_blocking
+
+    client = Replies()
+    both_sent = threading.Event()
+    original = client.read_async
+
+    def read_async(path: str):  # type: ignore[no-untyped-def]
+        result = original(path)
+        if len(client.pending) == 2:
+            both_sent.set()
+        return result
+
+    client.read_async = read_async  # type: ignore[method-assign]
+
+    def steps():  # type: ignore[no-untyped-def]
+        return (
+            yield Together(
+                Call.within(5.0, client.read, "/a"),
+                Call.within(5.0, client.read, "/b"),
+                Call(lambda: "plain"),  # no *_async twin: called in its turn
+                Call.within(0.05, client.read, "/never"),
+            )
+        )
+
+    out: list = []  # type: ignore[type-arg]
+    runner = threading.Thread(target=lambda: out.append(run_blocking(client.handler, steps())))
+    runner.start()
+    # No reply is given until both requests are out: a runner that waited for the first
+    # reply before sending the second would never get here.
+    assert both_sent.wait(5)
+    client.pending[0].set_exception(NoNodeError("/a"))
+    client.pending[1].set(b"b")
+    runner.join(5)
+    first, second, plain, late = out[0]
+    assert isinstance(first.error, NoNodeError) and first.value is None
+    with pytest.raises(NoNodeError):
+        first.get()
+    assert second.get() == b"b" and plain.get() == "plain"
+    assert isinstance(late.error, ConnectionLoss)
+
+
+def test_together_starts_every_coroutine_before_awaiting_one() -> None:
+    from kazoo.recipe._runtime import Together, run_async
+
+    async def scenario() -> list:  # type: ignore[type-arg]
+        second_started = asyncio.Event()
+
+        async def first() -> str:
+            await second_started.wait()  # only the second call can let this one finish
+            return "one"
+
+        async def second() -> str:
+            second_started.set()
+            raise NoNodeError("/b")
+
+        def steps():  # type: ignore[no-untyped-def]
+            return (yield Together(Call.within(5.0, first), Call(second), Call(lambda: 3)))
+
+        return await asyncio.wait_for(run_async(steps()), 5)  # type: ignore[no-any-return]
+
+    one, two, three = asyncio.run(scenario())
+    assert one.get() == "one" and three.get() == 3
+    assert isinstance(two.error, NoNodeError)
