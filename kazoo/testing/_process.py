@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import Future
 from typing import IO, Any, Callable
 
@@ -32,6 +33,8 @@ __all__ = [
     "claim_port_base",
     "spawn",
     "stop_process",
+    "threads_stopped",
+    "wait_stopped",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -131,6 +134,48 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         proc.wait(timeout=30)
     except ProcessLookupError:
         proc.wait(timeout=30)
+
+
+def threads_stopped(pid: int) -> bool | None:
+    """True when every thread of ``pid`` is in a job-control stop (state ``T``), False when
+    one still runs, None when this cannot be seen (no ``/proc``, or the process is gone)."""
+    task_dir = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"{task_dir}/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # "tid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ")"
+        fields = stat[stat.rfind(b")") + 1 :].split()
+        if not fields or fields[0] not in (b"T", b"t"):
+            return False
+    return True
+
+
+def wait_stopped(pid: int, timeout: float = 10.0) -> bool:
+    """Wait until SIGSTOP has stopped every thread of ``pid``; False after ``timeout``.
+
+    ``kill(SIGSTOP)`` returns before the process stops: the kernel stops each thread when
+    that thread next gets a CPU, and until the last one has, the process may still accept
+    a connection, answer a request or talk to its peers (on a busy machine, for some
+    milliseconds). Where ``/proc`` is missing nothing can be seen and this returns True."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        stopped = threads_stopped(pid)
+        if stopped is None or stopped:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        # nothing to wait on but the kernel's thread states: poll them, briefly
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.01)
 
 
 # --------------------------------------------------------------------------- ports

@@ -30,7 +30,7 @@ from typing import IO
 
 from kazoo.testing import _wire
 from kazoo.testing._install import ZooKeeperInstall, find_install, find_java
-from kazoo.testing._process import BLOCK, spawn, stop_process
+from kazoo.testing._process import BLOCK, spawn, stop_process, wait_stopped
 
 __all__ = ["ManagedZooKeeper", "ServerInfo", "ZooKeeperStartError", "ZookeeperCluster"]
 
@@ -387,11 +387,18 @@ class ManagedZooKeeper:
         self._paused = False
         self._close_console()
 
-    def pause(self) -> None:
-        """SIGSTOP: the process hangs, its sockets stay open."""
+    def pause(self, timeout: float = 10.0) -> None:
+        """SIGSTOP: the process hangs, its sockets stay open. Returns once every thread of
+        the server has stopped (``kill`` returns before that: meanwhile the server may
+        still take a connection or answer a request); RuntimeError after ``timeout``."""
         if self._proc is not None and self.running:
             os.kill(self._proc.pid, signal.SIGSTOP)
             self._paused = True
+            if not wait_stopped(self._proc.pid, timeout):
+                raise RuntimeError(
+                    f"ZooKeeper server {self.server_id} (pid {self._proc.pid}) did not stop "
+                    f"within {timeout:.0f} s of SIGSTOP"
+                )
 
     def resume(self) -> None:
         """SIGCONT after ``pause()``."""

@@ -21,7 +21,7 @@ import pytest
 
 from kazoo.testing import KazooTestCase, _wire, harness
 from kazoo.testing._install import ZooKeeperNotFoundError, find_install
-from kazoo.testing._process import _try_claim, claim_port_base
+from kazoo.testing._process import _try_claim, claim_port_base, threads_stopped
 from kazoo.testing.common import ManagedZooKeeper, ServerInfo, ZookeeperCluster, ZooKeeperStartError
 from kazoo.testing.harness import ClusterConfig, get_global_cluster
 
@@ -283,6 +283,8 @@ def test_pause_and_resume_member(standalone: ZookeeperCluster) -> None:
     member.pause()
     try:
         assert member.running and member.paused
+        # pause() returns only once every thread has stopped (kill() returns before that)
+        assert threads_stopped(member.pid) in (True, None)
         started = time.monotonic()
         with pytest.raises(OSError):
             _wire.probe(member.address, 1.0)  # TCP accepted by the kernel, no answer
