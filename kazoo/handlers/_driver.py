@@ -304,6 +304,11 @@ class Driver:
                 finally:
                     lock.acquire()
                 now = time.monotonic()
+                if self._queue:
+                    # Submitted while the driver waited: the session gets these before the
+                    # replies read now (a request queued before an expiry answer is failed
+                    # by it, as the caller expects, not sent on the next session).
+                    self._take_submissions()
                 for key, _ in ready:
                     if key.fileobj is sock:
                         try:
