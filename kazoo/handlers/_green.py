@@ -34,29 +34,98 @@ __all__ = ["GreenHandler"]
 
 #: Queued after the last callback to end a worker.
 _STOP = object()
+#: Seconds a worker greenlet waits for a callback before it ends (the next one starts another).
+WORKER_IDLE_EXIT = 2.0
 
 
-def _run_worker(get: Callable[[], Any], kind: str, log: logging.Logger) -> None:
-    while True:
-        fn = get()
-        if fn is _STOP:
-            return
+class _GreenWorker:
+    """A queue of zero-argument callables run one at a time, in order, by one greenlet.
+
+    The greenlet is spawned by the first callable put while the worker is open and ends
+    after :data:`WORKER_IDLE_EXIT` idle seconds, or at :meth:`close` once the queue is
+    drained. Callables put while closed wait for :meth:`open`. The flavour's queue, too,
+    exists only while there is something to run (an idle worker costs a few slots).
+
+    Everything here runs in the hub's thread (like the flavour's queue, which is not
+    thread-safe), so no lock is needed: greenlets switch only where they wait, and the
+    worker's decision to end (from the timed-out ``get`` to giving up its greenlet) has no
+    wait in it, so a :meth:`put` sees either the worker still there (and the worker then
+    finds the item) or no worker (and spawns one).
+    """
+
+    __slots__ = ("_handler", "_open", "greenlet", "kind", "queue")
+
+    def __init__(self, handler: GreenHandler, kind: str) -> None:
+        self._handler = handler
+        self.kind = kind
+        #: The flavour's queue, ``None`` while there is nothing to run.
+        self.queue: Any = None
+        #: The running worker greenlet, ``None`` while there is nothing to run.
+        self.greenlet: Any = None
+        self._open = False
+
+    def put(self, fn: Callable[[], Any]) -> None:
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = self._handler._new_queue()
+        queue.put(fn)
+        if self.greenlet is None and self._open:
+            self.greenlet = self._handler.spawn(self._run)
+
+    def open(self) -> None:
+        self._open = True
+        if self.greenlet is None and self.queue is not None and not self.queue.empty():
+            self.greenlet = self._handler.spawn(self._run)
+
+    def close(self) -> Any:
+        """Stop taking new greenlets; the running one ends after what is queued. Returns it."""
+        self._open = False
+        worker = self.greenlet
+        if worker is not None:
+            self.queue.put(_STOP)
+        return worker
+
+    def _run(self) -> None:
+        queue = self.queue  # not replaced while this greenlet is the worker
+        get = queue.get
+        empty = self._handler.queue_empty
+        log = self._handler._log
+        me = greenlet.getcurrent()
         try:
-            fn()
-        except greenlet.GreenletExit:  # the worker itself is being killed
-            raise
-        except BaseException:  # noqa: BLE001 - a callback must never end the worker
-            log.exception("Exception in %s callback %s", kind, utils.describe(fn))
-        fn = None  # do not keep the last callback alive while idle
+            while True:
+                try:
+                    fn = get(timeout=WORKER_IDLE_EXIT)
+                except empty:
+                    # No switch from here on: a put() after this line sees no greenlet and
+                    # spawns one; one before it left its item in the queue.
+                    if queue.empty():
+                        self.queue = None
+                        return
+                    continue
+                if fn is _STOP:
+                    return
+                try:
+                    fn()
+                except greenlet.GreenletExit:  # the worker itself is being killed
+                    raise
+                except BaseException:  # noqa: BLE001 - a callback must never end the worker
+                    log.exception("Exception in %s callback %s", self.kind, utils.describe(fn))
+                fn = None  # do not keep the last callback alive while idle
+        finally:
+            if self.greenlet is me:
+                self.greenlet = None
 
 
 class GreenHandler:
     """Base of :class:`~kazoo.handlers.gevent.SequentialGeventHandler` and
     :class:`~kazoo.handlers.eventlet.SequentialEventletHandler`.
 
-    Two worker greenlets, one for watch callbacks and state listeners (``callback_queue``),
+    Two callback workers, one for watch callbacks and state listeners (``callback_queue``),
     one for completion callbacks (``completion_queue``); each runs its callbacks one at a
-    time, in the order they were queued, and logs (and survives) an exception in one.
+    time, in the order they were queued, and logs (and survives) an exception in one. A
+    worker's greenlet exists only while it has work: the first callback spawns it and it
+    ends after :data:`WORKER_IDLE_EXIT` seconds without one, so an idle client costs no
+    worker greenlet.
     """
 
     name: str
@@ -71,14 +140,19 @@ class GreenHandler:
     _log = logging.getLogger(__name__)
 
     def __init__(self) -> None:
-        self.callback_queue: Any = self._new_queue()
-        self.completion_queue: Any = self._new_queue()
+        self.callback_queue = _GreenWorker(self, "watch")
+        self.completion_queue = _GreenWorker(self, "completion")
         self._running = False
-        self._workers: tuple[Any, ...] = ()
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
         return f"<{type(self).__name__} {state} at {id(self):#x}>"
+
+    @property
+    def _workers(self) -> tuple[Any, ...]:
+        """The worker greenlets alive now (none while there is nothing to run)."""
+        found = (self.callback_queue.greenlet, self.completion_queue.greenlet)
+        return tuple(worker for worker in found if worker is not None)
 
     # -- flavour hooks -------------------------------------------------------------------------
 
@@ -106,22 +180,21 @@ class GreenHandler:
         return self._running
 
     def start(self) -> None:
-        """Start the two callback workers. Idempotent.
+        """Let the two callback workers run. Idempotent.
 
         Callbacks queued while the handler was stopped run now, in order.
         """
         if self._running:
             return
-        old = self._workers
-        if old and not old[0].dead:  # still draining after a stop() that timed out
-            self.callback_queue = self._new_queue()
-        if old and not old[1].dead:
-            self.completion_queue = self._new_queue()
-        self._workers = (
-            self.spawn(_run_worker, self.callback_queue.get, "watch", self._log),
-            self.spawn(_run_worker, self.completion_queue.get, "completion", self._log),
-        )
+        # A worker still draining after a stop() that timed out keeps its queue; new
+        # callbacks go to a fresh one.
+        if self.callback_queue.greenlet is not None:
+            self.callback_queue = _GreenWorker(self, "watch")
+        if self.completion_queue.greenlet is not None:
+            self.completion_queue = _GreenWorker(self, "completion")
         self._running = True
+        self.callback_queue.open()
+        self.completion_queue.open()
 
     def stop(self) -> None:
         """Stop the workers once the callbacks already queued have run. Idempotent.
@@ -133,11 +206,14 @@ class GreenHandler:
         if not self._running:
             return
         self._running = False
-        self.callback_queue.put(_STOP)
-        self.completion_queue.put(_STOP)
+        workers = []
+        for queue in (self.callback_queue, self.completion_queue):
+            worker = queue.close()
+            if worker is not None:
+                workers.append((worker, queue.kind))
         deadline = time.monotonic() + self.stop_timeout
         current = greenlet.getcurrent()
-        for worker, kind in zip(self._workers, ("watch", "completion")):
+        for worker, kind in workers:
             if worker is current:
                 continue
             self._join(worker, max(0.0, deadline - time.monotonic()))

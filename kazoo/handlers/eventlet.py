@@ -6,7 +6,8 @@ client and its I/O driver wait only through the handler's primitives (from
 that runs the hub.
 
 Its workers are two green threads, one for watch callbacks and state listeners, one for
-completion (``rawlink``) callbacks; each runs its callbacks one at a time, in order.
+completion (``rawlink``) callbacks; each runs its callbacks one at a time, in order. A
+worker exists only while it has work (see :data:`kazoo.handlers._green.WORKER_IDLE_EXIT`).
 """
 
 from __future__ import annotations
@@ -40,10 +41,6 @@ class TimeoutError(Exception):  # noqa: A001 - the name is part of the API
     """A wait on the eventlet handler timed out."""
 
 
-class _Elapsed(Exception):
-    """Thrown into a selector's greenlet when its wait is over."""
-
-
 #: The OS's best selector (epoll on Linux): it has a file descriptor of its own.
 _OsSelector: Any = selectors.DefaultSelector
 if not hasattr(_OsSelector, "fileno"):  # eventlet's monkey-patching put a green one there
@@ -51,14 +48,31 @@ if not hasattr(_OsSelector, "fileno"):  # eventlet's monkey-patching put a green
 
 
 class _TrampolineSelector(_OsSelector):
-    """An OS selector whose waits are green: ``select`` parks the calling green thread on
-    the selector's own file descriptor (``eventlet.hubs.trampoline``), then collects every
-    ready file object with a non-blocking poll.
+    """An OS selector whose waits are green: ``select`` parks the calling green thread until
+    the hub sees the selector's own file descriptor readable, then collects every ready
+    file object with a non-blocking poll.
+
+    The hub listener on that descriptor is kept from one wait to the next (the I/O driver
+    waits on one selector for its whole life), so a wait costs no ``epoll_ctl`` and no
+    trampoline; it is dropped when it fires while nobody waits (the descriptor stays
+    readable until the owner looks, and a kept listener would fire on every hub turn
+    meanwhile), and at :meth:`close`. Its timer is kept too while it is due no later than
+    the wait needs (the driver's next deadline moves forward with every request): a timer
+    that fires early only makes the wait look again and park once more.
 
     eventlet's green ``select`` is not used: it adds one hub listener per file descriptor,
     returns only the first that fires, and a second one firing in the same hub turn later
     switches into the green thread at an unrelated wait.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hub: Any = None
+        self._listener: Any = None
+        self._timer: Any = None
+        self._timer_due = 0.0
+        #: The green thread parked in select(), only while it is parked.
+        self._waiter: Any = None
 
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -67,12 +81,74 @@ class _TrampolineSelector(_OsSelector):
             left = None if deadline is None else deadline - time.monotonic()
             if ready or (left is not None and left <= 0):
                 return ready
-            try:
-                eventlet.hubs.trampoline(
-                    self.fileno(), read=True, timeout=left, timeout_exc=_Elapsed()
-                )
-            except _Elapsed:
-                return []
+            self._park(left)
+
+    def _park(self, timeout: float | None) -> None:
+        """Wait (green) until the selector's descriptor is readable or ``timeout`` passes."""
+        hub = eventlet.hubs.get_hub()
+        current = greenlet.getcurrent()
+        if current is hub.greenlet:
+            raise RuntimeError("do not call blocking functions from the mainloop")
+        if self._listener is None or self._hub is not hub:
+            self._drop_listener()
+            self._listener = hub.add(
+                hub.READ, self.fileno(), self._on_readable, self._on_obsolete, None
+            )
+            self._hub = hub
+        if timeout is not None:
+            due = time.monotonic() + timeout
+            if self._timer is None or self._timer_due > due:
+                self._cancel_timer()
+                self._timer = hub.schedule_call_global(timeout, self._on_timer)
+                self._timer_due = due
+        self._waiter = current
+        try:
+            hub.switch()
+        finally:
+            self._waiter = None
+
+    def _on_timer(self) -> None:
+        # In the hub: end the wait of the parked green thread, if there is one (it looks
+        # whether its own deadline has come).
+        self._timer = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.switch()
+
+    def _on_readable(self, fileno: int) -> None:
+        # In the hub (listener): wake the parked green thread; with none parked, stop
+        # listening until the next wait (level-triggered: it would fire every turn).
+        waiter = self._waiter
+        if waiter is None:
+            self._drop_listener()
+            return
+        self._waiter = None
+        waiter.switch()
+
+    def _on_obsolete(self, *exc_info: Any) -> None:
+        # The hub saw the descriptor number reused (it cannot be while the selector is
+        # open, but a listener must have a throwback): forget the listener, fail the wait.
+        self._listener = None
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            waiter.throw(*exc_info)
+
+    def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self._hub.remove(listener)
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def close(self) -> None:
+        self._drop_listener()
+        super().close()
 
 
 def _new_selector() -> selectors.BaseSelector:
@@ -81,13 +157,75 @@ def _new_selector() -> selectors.BaseSelector:
     return green_selectors.DefaultSelector()  # no such OS selector
 
 
+class _HubCondition:
+    """The condition variable a waiter on an :class:`AsyncResult` sleeps on.
+
+    Setter and waiters are green threads of one hub (the handler's rule), so no lock is
+    needed and ``with`` does nothing: a waiter parks in the hub, and :meth:`notify_all`
+    schedules its wake-up (one hub timer per waiter, as :class:`eventlet.event.Event`
+    does). A green ``threading.Condition`` costs a Condition, an RLock and a waiter lock
+    per wait, and several more hub round trips through eventlet's semaphores.
+    """
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[Any] = []
+
+    def __enter__(self) -> _HubCondition:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Park the current green thread until notified or ``timeout`` seconds pass (the
+        caller looks at what it waits for again)."""
+        hub = eventlet.hubs.get_hub()
+        current = greenlet.getcurrent()
+        if current is hub.greenlet:
+            raise RuntimeError("do not call blocking functions from the mainloop")
+        waiters = self._waiters
+        waiters.append(current)
+        timer = None if timeout is None else hub.schedule_call_global(timeout, self._wake, current)
+        try:
+            hub.switch()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if current in waiters:  # woken by something else (thrown into)
+                waiters.remove(current)
+
+    def notify_all(self) -> None:
+        if self._waiters:
+            schedule = eventlet.hubs.get_hub().schedule_call_global
+            for waiter in self._waiters:
+                schedule(0, self._wake, waiter)
+
+    def _wake(self, waiter: Any) -> None:
+        # In the hub. A waiter already woken (by the timeout, or the other of two wake-ups)
+        # is no longer listed: it is not switched into at an unrelated wait.
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            waiter.switch()
+
+
 class AsyncResult(utils.AsyncResult[T]):
     """An :class:`~kazoo.interfaces.IAsyncResult` for green threads."""
 
     __slots__ = ()
 
     def __init__(self, handler: SequentialEventletHandler) -> None:
-        super().__init__(handler, green_threading.Condition, TimeoutError)
+        # The base class's __init__, spelt out: one is made per request.
+        self._handler = handler
+        self._condition_factory = _HubCondition
+        self._condition = None
+        self._timeout_factory = TimeoutError
+        self._ready = False
+        self._callbacks = None
+        self._waiters = None
+        self.value = None
+        self.exception = None
 
 
 class SequentialEventletHandler(GreenHandler):

@@ -5,7 +5,8 @@ client and its I/O driver wait only through the handler's primitives, so no call
 hub. Use it (and its client) from the thread that runs the hub.
 
 Its workers are two greenlets, one for watch callbacks and state listeners, one for
-completion (``rawlink``) callbacks; each runs its callbacks one at a time, in order.
+completion (``rawlink``) callbacks; each runs its callbacks one at a time, in order. A
+worker exists only while it has work (see :data:`kazoo.handlers._green.WORKER_IDLE_EXIT`).
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ import logging
 import selectors
 import socket
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Callable
 from unittest import mock
 
 import pytest
 
 from kazoo.exceptions import ConfigurationError
+from kazoo.handlers import _green
 from kazoo.interfaces import IHandler
 from kazoo.protocol.states import Callback
 
@@ -88,8 +90,13 @@ def test_start_stop_idempotent_and_the_workers_end(kind: Flavour) -> None:
     handler.start()
     assert handler.running
     assert "running" in repr(handler)
+    assert kind.live_greenlets() == before  # no worker until there is a callback
+    assert handler._workers == ()
+    drain(kind, handler)
+    drain(kind, handler, "completion_queue")
     assert kind.live_greenlets() == before + 2
     workers = handler._workers
+    assert len(workers) == 2
     handler.stop()
     handler.stop()
     assert not handler.running
@@ -108,7 +115,7 @@ def test_callbacks_run_in_order_on_one_worker(kind: Flavour, handler: Any) -> No
         )
     drain(kind, handler)
     assert [i for i, _ in seen] == list(range(200))
-    assert {current for _, current in seen} == {handler._workers[0]}
+    assert {current for _, current in seen} == {handler.callback_queue.greenlet}
 
 
 def test_callback_receives_all_args(kind: Flavour, handler: Any) -> None:
@@ -166,9 +173,12 @@ def test_stop_drains_queued_callbacks(kind: Flavour) -> None:
         handler.dispatch_callback(Callback("watch", seen.append, (i,)))
         handler.completion_queue.put(lambda i=i: seen.append(1000 + i))
     gate.set()
+    workers = handler._workers
+    assert len(workers) == 2
     handler.stop()
     assert sorted(seen) == list(range(50)) + list(range(1000, 1050))
-    assert all(worker.dead for worker in handler._workers)
+    assert all(worker.dead for worker in workers)
+    assert handler._workers == ()
 
 
 def test_callbacks_queued_while_stopped_run_after_start(kind: Flavour) -> None:
@@ -188,18 +198,21 @@ def test_callbacks_queued_while_stopped_run_after_start(kind: Flavour) -> None:
 def test_stop_from_inside_a_callback_does_not_deadlock(kind: Flavour) -> None:
     handler = kind.handler()
     handler.start()
-    workers = handler._workers
+    drain(kind, handler, "completion_queue")
+    workers = [handler.completion_queue.greenlet]
     stopped = kind.event()
 
     def stop_me() -> None:
+        import greenlet
+
+        workers.append(greenlet.getcurrent())
         handler.stop()
         stopped.set()
 
     handler.dispatch_callback(Callback("watch", stop_me, ()))
     assert stopped.wait(WAIT)
-    deadline = time.monotonic() + WAIT
-    while not all(w.dead for w in workers) and time.monotonic() < deadline:
-        kind.sleep(0.01)  # the calling worker ends once its callback returns
+    for worker in workers:
+        handler._join(worker, WAIT)  # the calling worker ends once its callback returns
     assert all(w.dead for w in workers)
     assert not handler.running
 
@@ -210,7 +223,6 @@ def test_stop_is_bounded_when_a_callback_is_stuck(
     handler = kind.handler()
     handler.stop_timeout = 0.05
     handler.start()
-    stuck_worker = handler._workers[0]
     gate, entered = kind.event(), kind.event()
 
     def stuck() -> None:
@@ -219,6 +231,7 @@ def test_stop_is_bounded_when_a_callback_is_stuck(
 
     handler.dispatch_callback(Callback("watch", stuck, ()))
     assert entered.wait(WAIT)
+    stuck_worker = handler.callback_queue.greenlet
     began = time.monotonic()
     with caplog.at_level(logging.WARNING, logger=f"kazoo.handlers.{kind.name}"):
         handler.stop()
@@ -234,6 +247,156 @@ def test_stop_is_bounded_when_a_callback_is_stuck(
         handler.stop()
     kind.sleep(0.01)
     assert stuck_worker.dead
+
+
+# -- lazy workers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def idle_exit(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Set how long an idle worker waits before it ends."""
+
+    def set_to(seconds: float) -> None:
+        monkeypatch.setattr(_green, "WORKER_IDLE_EXIT", seconds)
+
+    return set_to
+
+
+def test_a_worker_starts_with_its_first_callback(kind: Flavour) -> None:
+    kind.hub()
+    before = kind.live_greenlets()
+    handler = kind.handler()
+    handler.start()
+    try:
+        assert handler._workers == () and kind.live_greenlets() == before
+        assert handler.callback_queue.queue is None  # no queue either while idle
+        drain(kind, handler)
+        (worker,) = handler._workers  # the completion worker is still not there
+        assert worker is handler.callback_queue.greenlet and not worker.dead
+        assert handler.completion_queue.greenlet is None
+        assert kind.live_greenlets() == before + 1
+    finally:
+        handler.stop()
+    assert kind.live_greenlets() == before
+
+
+def test_an_idle_worker_ends_and_the_next_callback_starts_another(
+    kind: Flavour, idle_exit: Callable[[float], None]
+) -> None:
+    idle_exit(0.05)
+    handler = kind.handler()
+    handler.start()
+    try:
+        seen: list[int] = []
+        handler.dispatch_callback(Callback("watch", seen.append, (1,)))
+        drain(kind, handler)
+        first = handler.callback_queue.greenlet
+        handler._join(first, WAIT)  # idle for WORKER_IDLE_EXIT: it ends by itself
+        assert first.dead and handler._workers == ()
+        assert handler.callback_queue.queue is None  # the idle worker dropped its queue
+        handler.dispatch_callback(Callback("watch", seen.append, (2,)))
+        drain(kind, handler)
+        assert seen == [1, 2]
+        second = handler.callback_queue.greenlet
+        assert second is not None and second is not first
+    finally:
+        handler.stop()
+    assert handler._workers == ()
+
+
+def test_a_callback_put_as_the_idle_wait_ends_is_not_stranded(
+    kind: Flavour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's idle wait times out, but a callback arrived before the worker resumed:
+    the worker runs it rather than ending with it queued (nothing else is put afterwards
+    that would start another worker and hide the loss)."""
+    import greenlet
+
+    handler = kind.handler()
+    raced = kind.event()
+    ran_on: list[Any] = []
+
+    class RacingQueue:
+        """The flavour's queue; its first idle wait ends with a callback put meanwhile."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.raced = False
+
+        def put(self, item: Any) -> None:
+            self.inner.put(item)
+
+        def empty(self) -> bool:
+            return bool(self.inner.empty())
+
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            if self.inner.empty() and not self.raced:
+                self.raced = True
+                worker = handler.callback_queue
+                assert worker.greenlet is greenlet.getcurrent()
+                worker.put(lambda: (ran_on.append(greenlet.getcurrent()), raced.set()))
+                assert worker.greenlet is greenlet.getcurrent()  # no second worker
+                raise handler.queue_empty()
+            return self.inner.get(block, timeout)
+
+    make_queue = handler._new_queue
+    monkeypatch.setattr(handler, "_new_queue", lambda: RacingQueue(make_queue()))
+    handler.start()
+    try:
+        first: list[Any] = []
+        handler.dispatch_callback(
+            Callback("watch", lambda: first.append(greenlet.getcurrent()), ())
+        )
+        assert raced.wait(WAIT), "the callback put during the idle exit was stranded"
+        assert ran_on == first and len(first) == 1  # the same worker ran both
+    finally:
+        handler.stop()
+
+
+def test_callbacks_racing_an_idle_exit_all_run(
+    kind: Flavour, idle_exit: Callable[[float], None]
+) -> None:
+    """Callbacks put from other greenlets and timers while workers end and start: every
+    one runs, in order, and each worker is alone."""
+    idle_exit(0.001)
+    handler = kind.handler()
+    handler.start()
+    try:
+        import greenlet
+
+        seen: list[int] = []
+        running: set[Any] = set()
+        overlaps: list[int] = []
+
+        def note(i: int) -> None:
+            running.add(greenlet.getcurrent())
+            running.difference_update({g for g in running if g.dead})
+            if len(running) > 1:
+                overlaps.append(i)
+            seen.append(i)
+
+        for i in range(300):
+            handler.dispatch_callback(Callback("watch", note, (i,)))
+            if i % 7 == 0:
+                kind.sleep(0.002)  # let the worker go idle and end now and then
+            if i % 11 == 0:
+                time.sleep(0.002)  # block the hub: the worker's timeout and this put race
+        drain(kind, handler)
+        assert seen == list(range(300))
+        assert overlaps == []
+    finally:
+        handler.stop()
+    assert handler._workers == ()
+
+
+def test_a_killed_worker_is_replaced_by_the_next_callback(kind: Flavour, handler: Any) -> None:
+    drain(kind, handler)
+    worker = handler.callback_queue.greenlet
+    worker.kill()
+    kind.sleep(0)
+    assert worker.dead and handler.callback_queue.greenlet is None
+    drain(kind, handler)  # a new worker runs it
+    assert handler.callback_queue.greenlet not in (None, worker)
 
 
 def test_spawn(kind: Flavour, handler: Any) -> None:
@@ -414,3 +577,120 @@ def test_the_hub_keeps_running_while_the_handler_waits(kind: Flavour, handler: A
         held.release()
         a.close()
         b.close()
+
+
+# -- eventlet's selector and result condition -------------------------------------------------
+
+
+@pytest.fixture
+def eventlet_pair() -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(flavour, handler, writer, reader) for eventlet, a socket pair closed afterwards."""
+    kind = flavour("eventlet")
+    handler = kind.handler()
+    a, b = handler.create_socket_pair()
+    yield kind, handler, a, b
+    a.close()
+    b.close()
+
+
+def test_eventlet_selector_keeps_its_hub_listener_across_waits(
+    eventlet_pair: tuple[Any, Any, Any, Any],
+) -> None:
+    import eventlet.hubs
+
+    kind, handler, a, b = eventlet_pair
+    hub = eventlet.hubs.get_hub()
+    selector = handler.new_selector()
+    fd = selector.fileno()
+    try:
+        selector.register(b, selectors.EVENT_READ)
+        with mock.patch.object(hub, "add", wraps=hub.add) as add:
+            for _ in range(20):
+                kind.spawn(a.send, b"x")
+                assert [key.fileobj for key, _ in selector.select(WAIT)] == [b]
+                assert b.recv(16) == b"x"
+            assert add.call_count == 1  # one listener for all the waits
+        assert fd in hub.listeners[hub.READ]
+        began = time.monotonic()
+        assert selector.select(0.02) == []
+        assert time.monotonic() - began >= 0.02
+    finally:
+        selector.close()
+    assert fd not in hub.listeners[hub.READ]
+
+
+def test_eventlet_selector_stops_listening_while_nobody_waits(
+    eventlet_pair: tuple[Any, Any, Any, Any],
+) -> None:
+    """The descriptor stays readable until its owner reads: a listener kept meanwhile would
+    fire on every hub turn, so it is dropped, and the next wait looks (and listens) again."""
+    import eventlet.hubs
+
+    kind, handler, a, b = eventlet_pair
+    hub = eventlet.hubs.get_hub()
+    selector = handler.new_selector()
+    fd = selector.fileno()
+    try:
+        selector.register(b, selectors.EVENT_READ)
+        kind.spawn(a.send, b"x")
+        assert [key.fileobj for key, _ in selector.select(WAIT)] == [b]
+        a.send(b"y")  # ready again while nobody waits on the selector
+        for _ in range(1000):  # hub turns, until the listener has fired with no waiter
+            if fd not in hub.listeners[hub.READ]:
+                break
+            kind.sleep(0)
+        assert fd not in hub.listeners[hub.READ]
+        assert [key.fileobj for key, _ in selector.select(WAIT)] == [b]  # seen at once
+        assert b.recv(16) == b"xy"
+        kind.spawn(a.send, b"z")
+        assert [key.fileobj for key, _ in selector.select(WAIT)] == [b]  # listens again
+        assert b.recv(16) == b"z"
+    finally:
+        selector.close()
+
+
+def test_eventlet_selector_timer_firing_early_does_not_end_a_later_wait(
+    eventlet_pair: tuple[Any, Any, Any, Any],
+) -> None:
+    kind, handler, a, b = eventlet_pair
+    selector = handler.new_selector()
+    try:
+        selector.register(b, selectors.EVENT_READ)
+        kind.spawn(a.send, b"x")
+        assert selector.select(0.05)  # ready at once: its 0.05 s timer is kept
+        assert b.recv(16) == b"x"
+
+        def later() -> None:
+            kind.sleep(0.2)
+            a.send(b"y")
+
+        kind.spawn(later)
+        began = time.monotonic()
+        # The kept timer fires after 0.05 s, during this wait: it looks and parks again.
+        assert [key.fileobj for key, _ in selector.select(WAIT)] == [b]
+        assert time.monotonic() - began >= 0.15
+        assert b.recv(16) == b"y"
+    finally:
+        selector.close()
+
+
+def test_eventlet_result_condition_wakes_every_waiter_and_forgets_timed_out_ones() -> None:
+    kind = flavour("eventlet")
+    handler = kind.handler()
+    result = handler.async_result()
+    assert not result.wait(0.01)
+    assert result._condition._waiters == []  # the timed-out waiter is not listed
+    got: list[Any] = []
+    done = [kind.event() for _ in range(5)]
+
+    def waiter(event: Any) -> None:
+        got.append(result.get(timeout=WAIT))
+        event.set()
+
+    for event in done:
+        kind.spawn(waiter, event)
+    kind.sleep(0)
+    assert len(result._condition._waiters) == 5
+    result.set(7)
+    assert all(event.wait(WAIT) for event in done)
+    assert got == [7] * 5 and result._condition._waiters == []

@@ -135,7 +135,7 @@ def test_rawlink_runs_once_on_the_completion_worker(kind: Flavour, handler: Any)
     assert calls == []
     result.set(5)
     drain(kind, handler, "completion_queue")
-    assert calls == [(result, handler._workers[1])]
+    assert calls == [(result, handler.completion_queue.greenlet)]
 
 
 def test_a_rawlink_callback_may_block(kind: Flavour, handler: Any) -> None:

@@ -93,7 +93,8 @@ def warm_up(kind: Flavour, hosts: str) -> Resources:
 
 
 def with_workers(kind: Flavour, base: Resources, handler: Any) -> Resources:
-    """``base`` plus the two workers of a running ``handler``."""
+    """``base`` plus the workers a running ``handler`` has now (a worker exists only while
+    it has callbacks to run, and ends by itself once idle)."""
     if kind.green:
         return Resources(base.threads, base.greenlets + len(handler._workers), base.sockets)
     return Resources(base.threads | frozenset(handler._threads), base.greenlets, base.sockets)
