@@ -96,6 +96,10 @@ class RawClient:
     def call(self, request: bytes) -> tuple[int, int, bytes]:
         """Send one request and wait for its reply: ``(xid, err, body)``."""
         self.sock.sendall(request)
+        return self.reply()
+
+    def reply(self) -> tuple[int, int, bytes]:
+        """The next reply that is not a ping's: ``(xid, err, body)``."""
         while True:
             payload = self.read_frame()
             xid, _zxid, err = _REPLY.unpack_from(payload)

@@ -155,7 +155,8 @@ def raw_scenarios(hosts: str, root: str) -> dict[str, Callable[[], dict[str, flo
         return with_root(run)
 
     def lock() -> dict[str, float]:
-        """The floor of an uncontended lock cycle: create2, list the children, delete."""
+        """The floor of an uncontended lock cycle: create2 and the children listing sent back
+        to back (one round trip), then delete."""
 
         def run(c: _raw.RawClient) -> dict[str, float]:
             parent = f"{root}/lock"
@@ -163,11 +164,11 @@ def raw_scenarios(hosts: str, root: str) -> dict[str, Callable[[], dict[str, flo
             prefix = f"{parent}/x-lock-"
 
             def cycle() -> None:
-                _xid, _err, body = c.call(
-                    _raw.create2(c.next_xid(), prefix, b"bench", _raw.EPHEMERAL_SEQUENTIAL)
-                )
+                create = _raw.create2(c.next_xid(), prefix, b"bench", _raw.EPHEMERAL_SEQUENTIAL)
+                c.sock.sendall(create + _raw.get_children(c.next_xid(), parent))
+                _xid, _err, body = c.reply()
                 size = _raw._INT.unpack_from(body)[0]
-                c.call(_raw.get_children(c.next_xid(), parent))
+                c.reply()  # the listing
                 c.call(_raw.delete(c.next_xid(), body[4 : 4 + size].decode()))
 
             for _ in range(WARMUP // 10):
