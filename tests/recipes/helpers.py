@@ -49,6 +49,12 @@ def blocked_waiter(lock: Any, observer: Any, path: str, count: int, **kwargs: An
     children (its node is there) and check that it is still waiting."""
     waiter = Background(lock.acquire, **kwargs)
     wait_children(observer, path, lambda names: len(names) >= count)
+    if hasattr(lock, "node"):
+        # The node is on the server before the waiter has read the reply that names it:
+        # no event marks that, so look (briefly, bounded) until the lock knows its node.
+        deadline = time.monotonic() + WAIT
+        while lock.node is None and not waiter.done.is_set() and time.monotonic() < deadline:
+            time.sleep(0.001)
     assert not waiter.done.is_set()
     return waiter
 
