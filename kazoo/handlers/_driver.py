@@ -304,10 +304,12 @@ class Driver:
                 finally:
                     lock.acquire()
                 now = time.monotonic()
-                if self._queue:
+                taken = bool(self._queue)
+                if taken:
                     # Submitted while the driver waited: the session gets these before the
                     # replies read now (a request queued before an expiry answer is failed
-                    # by it, as the caller expects, not sent on the next session).
+                    # by it, as the caller expects, not sent on the next session). This
+                    # also reads the wake-up byte, so the wake-up needs no second look.
                     self._take_submissions()
                 for key, _ in ready:
                     if key.fileobj is sock:
@@ -322,7 +324,7 @@ class Driver:
                         elif len(data) < RECV_SMALL:
                             recv_size = RECV_SMALL
                         session.data_received(data, now)
-                    else:
+                    elif not taken:
                         self._take_submissions()
                 session.check_timers(now)
         except (OSError, ConnectionDropped) as exc:
