@@ -278,6 +278,11 @@ class KazooClient(ClientBase):
         driver = self._connection
         if driver is not None and self._client_state is not KeeperState.AUTH_FAILED:
             driver.submit(Pending(op.request, handle, op.post, op.watch))
+            if driver.leads:
+                try:
+                    handle._driver = driver  # its waiter may read the reply itself
+                except AttributeError:  # a result class of a handler's own
+                    pass
         else:
             refusal = self._refusal() or ConnectionClosedError("Connection has been closed")
             handle.set_exception(refusal)

@@ -13,14 +13,22 @@ requests over through :meth:`Driver.submit`:
   socket pair (sent only when it is not already due to look); everything
   queued is written with one ``send`` per loop turn, so a busy driver batches.
 
-Replies are always read by the driver: every complete frame in a read is
-decoded before the next ``select``.
+Replies are read by the driver (every complete frame in a read is decoded before
+the next ``select``), except while a caller *leads*: a caller of the threading
+handler about to wait for its result takes the I/O lock when it is free, takes
+the socket out of the driver's selector and reads the connection itself until
+its result is settled (see :meth:`Driver.serve_waiter`). A synchronous call then
+costs no thread wake-up at all: the caller sleeps in ``select`` on the socket,
+as a plain blocking client would. The driver stays parked meanwhile; it gets the
+socket back before the lock, and is woken when anything is left for it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import select
 import selectors
 import socket
 import threading
@@ -50,6 +58,9 @@ RECV_SIZE = 64 * 1024
 #: thread of an idle connection never calls malloc for a read, so glibc never gives it an
 #: arena of its own (which costs tens of KiB of resident memory per client).
 RECV_SMALL = 448
+#: A waiting caller reads the connection itself only when the last this many submissions
+#: were all its own: with other threads at work, the driver reads for all of them.
+LEAD_AFTER = 4
 _FINAL = (KeeperState.CLOSED, KeeperState.AUTH_FAILED)
 _STOP = object()
 _RW_FOUND = object()
@@ -80,7 +91,9 @@ class Driver:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wake_pending = False
-        self._delivering = False
+        #: The id of the thread handing events over now (the driver's, or a leading
+        #: caller's), 0 when none: what it submits meanwhile needs no wake-up.
+        self._delivering = 0
         self._ident = 0  # the driver's thread (or greenlet) id, once it runs
         self._stop_requested = False
         self._selector = self.handler.new_selector()
@@ -97,6 +110,24 @@ class Driver:
         self._rw_address: tuple[str, int] | None = None
         self._move_to_rw = False
         self._probe_running = False
+        #: What broke the connection under a reading caller (who shut it down for the
+        #: driver to see).
+        self._broken: BaseException | None = None
+        #: The thread (or greenlet) that submitted last, and how many submissions in a row
+        #: were its (a caller leads only while it is alone: see ``LEAD_AFTER``).
+        self._submitter = 0
+        self._run_length = 0
+        #: The thread of the caller reading the connection now (0: the driver reads).
+        self._leader = 0
+        #: Whether a caller waiting for a result may read the connection itself: when the
+        #: handler allows it, the selector's set lives in the kernel (epoll, kqueue: what
+        #: one thread unregisters or registers holds at once for the driver waiting in it)
+        #: and ``select.poll`` is the real one (no monkey-patching made either green).
+        self.leads = (
+            bool(getattr(self.handler, "_callers_lead", False))
+            and hasattr(self._selector, "fileno")
+            and getattr(getattr(select, "poll", None), "__module__", None) == "select"
+        )
 
     # -- called from any thread ----------------------------------------
 
@@ -105,11 +136,16 @@ class Driver:
 
     def submit(self, pending: Any) -> None:
         self._queue.append(pending)
+        me = threading.get_ident()
+        if me == self._submitter:
+            self._run_length += 1
+        else:
+            self._submitter, self._run_length = me, 1
         if self._finished:
             self._fail_leftovers()
             return
-        if self._delivering and threading.get_ident() == self._ident:
-            return  # from the driver itself, while delivering: it looks at the queue next
+        if self._delivering == threading.get_ident():
+            return  # from the I/O owner itself, while delivering: it looks at the queue next
         lock = self._io_lock
         if lock.acquire(False):
             try:
@@ -143,6 +179,115 @@ class Driver:
                 # read fails and it reconnects (requests in flight get ConnectionLoss).
                 _shut(sock)
         return not session.events
+
+    def serve_waiter(self, result: Any, timeout: float | None) -> float | None:
+        """In a caller's thread about to wait for ``result``: read the connection here until
+        ``result`` is settled, if this caller is alone. Returns what is left of ``timeout``.
+
+        Alone means: the last :data:`LEAD_AFTER` submissions were this thread's, at most
+        one reply is due, and the I/O lock is free. Otherwise the driver reads, for many
+        callers in batches, on another core, while they go on sending.
+
+        The caller leads only while the session is open and no timer of the session is
+        due (a ping, a read timeout): it gives up, and leaves the rest to the driver, at
+        ``session.next_deadline()``, when the session leaves the open phase, when another
+        thread submits, or when ``timeout`` runs out. Everything it reads is handled as
+        the driver would (other callers' replies, watch events); a connection that breaks
+        under it is shut down, so that the driver's next read sees it and reconnects.
+        """
+        me = threading.get_ident()
+        session = self.session
+        # A first look without the lock (a hint, looked at again under it): callers that
+        # are not alone do not touch the lock the driver is about to take.
+        if self._submitter != me or self._run_length < LEAD_AFTER or len(session.inflight) > 1:
+            return timeout
+        lock = self._io_lock
+        if not lock.acquire(False):
+            return timeout  # the driver is at work: it reads for us
+        try:
+            sock = self._socket
+            if (
+                sock is None
+                or session.phase != PH_OPEN
+                or len(session.inflight) > 1
+                or self._submitter != me
+                or self._finished
+                or me == self._ident
+            ):
+                return timeout
+            now = time.monotonic()
+            limit = None if timeout is None else now + timeout
+            self._lead(sock, result, now, limit)
+        finally:
+            lock.release()
+        return None if limit is None else max(limit - time.monotonic(), 0.0)
+
+    def _lead(self, sock: socket.socket, result: Any, now: float, limit: float | None) -> None:
+        session = self.session
+        selector = self._selector
+        wake_r = self._wake_r
+        # The driver's selector gives up the socket and the wake-up pair, so the driver
+        # sleeps on (only its timers can wake it) while this caller reads replies and
+        # is the one woken by other callers' submissions.
+        try:
+            selector.unregister(sock)
+        except (KeyError, ValueError):
+            return
+        selector.unregister(wake_r)
+        self._leader = threading.get_ident()
+        poller = select.poll()  # the real one: only the threading handler's callers lead
+        sock_fd = sock.fileno()
+        poller.register(sock_fd, select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        contended = False
+        try:
+            while True:
+                if self._queue:
+                    self._take_submissions()
+                out = session.take_output(now)
+                if out:
+                    self._write(sock, out)
+                if session.events:
+                    self._deliver()
+                    if self._queue:
+                        continue
+                if result._ready or contended or session.phase != PH_OPEN:
+                    # Other callers at work: their replies are read by the driver, in
+                    # batches, as if nobody had led.
+                    return
+                deadline = session.next_deadline()
+                if limit is not None and limit < deadline:
+                    deadline = limit
+                if deadline <= now:
+                    return
+                ready = poller.poll(math.ceil((deadline - now) * 1000.0))
+                now = time.monotonic()
+                for fd, _ in ready:
+                    if fd != sock_fd:
+                        contended = True  # written at the top of the loop
+                        continue
+                    try:
+                        data = sock.recv(RECV_SIZE)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    if not data:
+                        return  # the driver's own read sees the end too
+                    session.data_received(data, now)
+        except (OSError, ConnectionDropped) as exc:
+            self._broken = exc
+            _shut(sock)
+        except Exception as exc:  # a bug: the driver's next read ends the connection
+            log.exception("a caller reading replies failed")
+            self._broken = exc
+            _shut(sock)
+        finally:
+            self._leader = 0
+            selector.register(wake_r, selectors.EVENT_READ)
+            selector.register(sock, selectors.EVENT_READ)
+            # The driver's selector is watching again (a socket with bytes waiting wakes it
+            # at once); a wake-up is only for work the driver must pick up now.
+            if self._queue or session.events or session.phase != PH_OPEN:
+                self._wake()
 
     def _wake(self) -> None:
         if not self._wake_pending:
@@ -318,6 +463,8 @@ class Driver:
                         except (BlockingIOError, InterruptedError):
                             continue
                         if not data:
+                            if self._broken is not None:  # under a reading caller
+                                raise ConnectionDropped(str(self._broken))
                             raise ConnectionDropped("the server closed the connection")
                         if len(data) == recv_size:
                             recv_size = RECV_SIZE  # more is waiting: read big
@@ -336,6 +483,7 @@ class Driver:
             except (KeyError, ValueError):
                 pass
             self._socket = None
+            self._broken = None
             sock.close()
             session.connection_lost(time.monotonic())
             self._deliver()
@@ -427,11 +575,11 @@ class Driver:
     def _deliver(self) -> None:
         if self.session.events:
             on_state = self.client._on_keeper_state
-            self._delivering = True  # what is submitted meanwhile needs no wake-up
+            self._delivering = threading.get_ident()  # its submissions need no wake-up
             try:
                 _policy.deliver(self.session, _settle, self._dispatch_watch, on_state)
             finally:
-                self._delivering = False
+                self._delivering = 0
 
     def _dispatch_watch(self, watcher: Any, event: Any) -> None:
         if getattr(watcher, "_kazoo_inline", False) is True:  # not any truthy (a Mock's)

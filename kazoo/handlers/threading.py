@@ -47,7 +47,7 @@ class KazooTimeoutError(Exception):
 class AsyncResult(utils.AsyncResult[T]):
     """An :class:`~kazoo.interfaces.IAsyncResult` for threads."""
 
-    __slots__ = ()
+    __slots__ = ("_driver",)
 
     def __init__(self, handler: SequentialThreadingHandler) -> None:
         # The base class's __init__, spelt out: one is made per request.
@@ -60,6 +60,17 @@ class AsyncResult(utils.AsyncResult[T]):
         self._waiters = None
         self.value = None
         self.exception = None
+        #: The I/O driver of the client that sent this request (set by the client): a
+        #: waiter first offers to read the connection itself (``Driver.serve_waiter``).
+        self._driver: Any = None
+
+    def _wait(self, timeout: float | None) -> None:
+        driver = self._driver
+        if driver is not None:
+            timeout = driver.serve_waiter(self, timeout)
+            if self._ready:
+                return
+        super()._wait(timeout)
 
 
 class _Worker:
@@ -155,6 +166,9 @@ class SequentialThreadingHandler:
     """
 
     name = "sequential_threading_handler"
+    #: Internal: a caller waiting for a result may read the connection itself (see
+    #: ``kazoo.handlers._driver``); its results carry the driver for that.
+    _callers_lead = True
     timeout_exception = KazooTimeoutError
     sleep_func = staticmethod(time.sleep)
     queue_impl = queue.Queue
