@@ -14,13 +14,14 @@ requests over through :meth:`Driver.submit`:
   queued is written with one ``send`` per loop turn, so a busy driver batches.
 
 Replies are read by the driver (every complete frame in a read is decoded before
-the next ``select``), except while a caller *leads*: a caller of the threading
-handler about to wait for its result takes the I/O lock when it is free, takes
-the socket out of the driver's selector and reads the connection itself until
-its result is settled (see :meth:`Driver.serve_waiter`). A synchronous call then
-costs no thread wake-up at all: the caller sleeps in ``select`` on the socket,
-as a plain blocking client would. The driver stays parked meanwhile; it gets the
-socket back before the lock, and is woken when anything is left for it.
+the next ``select``), except while a caller *leads*: a caller of the threading or
+gevent handler about to wait for its result takes the I/O lock when it is free
+and reads the connection itself until its result is settled (see
+:meth:`Driver.serve_waiter`). A synchronous call then costs no hand-over at all:
+the caller sleeps on the socket, as a plain blocking client would. The driver
+stays parked meanwhile, and is woken when anything is left for it. A thread
+takes the socket out of the driver's selector and polls it; a greenlet waits in
+the driver's selector as its guest (readiness wakes the guest, not the driver).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kazoo import _fourletter
@@ -91,10 +92,13 @@ class Driver:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wake_pending = False
-        #: The id of the thread handing events over now (the driver's, or a leading
-        #: caller's), 0 when none: what it submits meanwhile needs no wake-up.
-        self._delivering = 0
-        self._ident = 0  # the driver's thread (or greenlet) id, once it runs
+        #: The identity of the running thread (or greenlet: ``threading.get_ident`` is one
+        #: for all greenlets of a thread when nothing is monkey-patched).
+        self._current: Any = getattr(self.handler, "_current_task", threading.get_ident)
+        #: The thread handing events over now (the driver's, or a leading caller's), 0
+        #: when none: what it submits meanwhile needs no wake-up.
+        self._delivering: Any = 0
+        self._ident: Any = 0  # the driver's thread (or greenlet), once it runs
         self._stop_requested = False
         self._selector = self.handler.new_selector()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
@@ -115,18 +119,25 @@ class Driver:
         self._broken: BaseException | None = None
         #: The thread (or greenlet) that submitted last, and how many submissions in a row
         #: were its (a caller leads only while it is alone: see ``LEAD_AFTER``).
-        self._submitter = 0
+        self._submitter: Any = 0
         self._run_length = 0
-        #: The thread of the caller reading the connection now (0: the driver reads).
-        self._leader = 0
+        #: The thread (or greenlet) of the caller reading the connection now (0: the
+        #: driver reads).
+        self._leader: Any = 0
+        #: A green selector's wait for a second greenlet while the driver waits in it (see
+        #: ``kazoo.handlers.gevent``): a leading greenlet waits there.
+        self._guest_select: Any = getattr(self._selector, "guest_select", None)
         #: Whether a caller waiting for a result may read the connection itself: when the
-        #: handler allows it, the selector's set lives in the kernel (epoll, kqueue: what
-        #: one thread unregisters or registers holds at once for the driver waiting in it)
-        #: and ``select.poll`` is the real one (no monkey-patching made either green).
-        self.leads = (
-            bool(getattr(self.handler, "_callers_lead", False))
-            and hasattr(self._selector, "fileno")
-            and getattr(getattr(select, "poll", None), "__module__", None) == "select"
+        #: handler allows it, and either the selector takes a guest, or its set lives in
+        #: the kernel (epoll, kqueue: what one thread unregisters or registers holds at
+        #: once for the driver waiting in it) and ``select.poll`` is the real one (no
+        #: monkey-patching made either green).
+        self.leads = bool(getattr(self.handler, "_callers_lead", False)) and (
+            self._guest_select is not None
+            or (
+                hasattr(self._selector, "fileno")
+                and getattr(getattr(select, "poll", None), "__module__", None) == "select"
+            )
         )
 
     # -- called from any thread ----------------------------------------
@@ -136,7 +147,7 @@ class Driver:
 
     def submit(self, pending: Any) -> None:
         self._queue.append(pending)
-        me = threading.get_ident()
+        me = self._current()
         if me == self._submitter:
             self._run_length += 1
         else:
@@ -144,7 +155,7 @@ class Driver:
         if self._finished:
             self._fail_leftovers()
             return
-        if self._delivering == threading.get_ident():
+        if self._delivering == me:
             return  # from the I/O owner itself, while delivering: it looks at the queue next
         lock = self._io_lock
         if lock.acquire(False):
@@ -181,12 +192,13 @@ class Driver:
         return not session.events
 
     def serve_waiter(self, result: Any, timeout: float | None) -> float | None:
-        """In a caller's thread about to wait for ``result``: read the connection here until
-        ``result`` is settled, if this caller is alone. Returns what is left of ``timeout``.
+        """In a caller's thread (or greenlet) about to wait for ``result``: read the
+        connection here until ``result`` is settled, if this caller is alone. Returns what
+        is left of ``timeout``.
 
         Alone means: the last :data:`LEAD_AFTER` submissions were this thread's, at most
         one reply is due, and the I/O lock is free. Otherwise the driver reads, for many
-        callers in batches, on another core, while they go on sending.
+        callers in batches (on another core, for threads), while they go on sending.
 
         The caller leads only while the session is open and no timer of the session is
         due (a ping, a read timeout): it gives up, and leaves the rest to the driver, at
@@ -195,7 +207,7 @@ class Driver:
         the driver would (other callers' replies, watch events); a connection that breaks
         under it is shut down, so that the driver's next read sees it and reconnects.
         """
-        me = threading.get_ident()
+        me = self._current()
         session = self.session
         # A first look without the lock (a hint, looked at again under it): callers that
         # are not alone do not touch the lock the driver is about to take.
@@ -224,21 +236,10 @@ class Driver:
 
     def _lead(self, sock: socket.socket, result: Any, now: float, limit: float | None) -> None:
         session = self.session
-        selector = self._selector
-        wake_r = self._wake_r
-        # The driver's selector gives up the socket and the wake-up pair, so the driver
-        # sleeps on (only its timers can wake it) while this caller reads replies and
-        # is the one woken by other callers' submissions.
-        try:
-            selector.unregister(sock)
-        except (KeyError, ValueError):
+        wait = self._take_over(sock)
+        if wait is None:
             return
-        selector.unregister(wake_r)
-        self._leader = threading.get_ident()
-        poller = select.poll()  # the real one: only the threading handler's callers lead
-        sock_fd = sock.fileno()
-        poller.register(sock_fd, select.POLLIN)
-        poller.register(wake_r, select.POLLIN)
+        self._leader = self._current()
         contended = False
         try:
             while True:
@@ -260,12 +261,11 @@ class Driver:
                     deadline = limit
                 if deadline <= now:
                     return
-                ready = poller.poll(math.ceil((deadline - now) * 1000.0))
+                readable, woken = wait(deadline - now)
                 now = time.monotonic()
-                for fd, _ in ready:
-                    if fd != sock_fd:
-                        contended = True  # written at the top of the loop
-                        continue
+                if woken:
+                    contended = True  # what was submitted is written at the top of the loop
+                if readable:
                     try:
                         data = sock.recv(RECV_SIZE)
                     except (BlockingIOError, InterruptedError):
@@ -282,12 +282,58 @@ class Driver:
             _shut(sock)
         finally:
             self._leader = 0
-            selector.register(wake_r, selectors.EVENT_READ)
-            selector.register(sock, selectors.EVENT_READ)
+            if self._guest_select is None:
+                self._selector.register(self._wake_r, selectors.EVENT_READ)
+                self._selector.register(sock, selectors.EVENT_READ)
             # The driver's selector is watching again (a socket with bytes waiting wakes it
             # at once); a wake-up is only for work the driver must pick up now.
             if self._queue or session.events or session.phase != PH_OPEN:
                 self._wake()
+
+    def _take_over(self, sock: socket.socket) -> Callable[[float], tuple[bool, bool]] | None:
+        """For a leading caller: ``wait(seconds)``, which tells whether the socket is readable
+        and whether a wake-up came (another caller submitted). ``None``: the socket is not
+        the driver's any more."""
+        guest_select = self._guest_select
+        if guest_select is not None:
+            # A greenlet waits in the driver's selector as its guest: what is ready there
+            # wakes the guest, and the driver parked in it sleeps on (only its own timer
+            # wakes it: it then finds the I/O lock taken until this caller is done).
+
+            def guest_wait(seconds: float) -> tuple[bool, bool]:
+                readable = woken = False
+                for key, _ in guest_select(seconds):
+                    if key.fileobj is sock:
+                        readable = True
+                    else:
+                        woken = True
+                return readable, woken
+
+            return guest_wait
+        # A thread: the driver's selector gives up the socket and the wake-up pair, so the
+        # driver sleeps on (only its timers can wake it) while this caller reads replies
+        # and is the one woken by other callers' submissions.
+        selector = self._selector
+        try:
+            selector.unregister(sock)
+        except (KeyError, ValueError):
+            return None
+        selector.unregister(self._wake_r)
+        poller = select.poll()  # the real one (see ``leads``)
+        sock_fd = sock.fileno()
+        poller.register(sock_fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+
+        def poll_wait(seconds: float) -> tuple[bool, bool]:
+            readable = woken = False
+            for fd, _ in poller.poll(math.ceil(seconds * 1000.0)):
+                if fd == sock_fd:
+                    readable = True
+                else:
+                    woken = True
+            return readable, woken
+
+        return poll_wait
 
     def _wake(self) -> None:
         if not self._wake_pending:
@@ -312,7 +358,7 @@ class Driver:
 
     def _run(self) -> None:
         session = self.session
-        self._ident = threading.get_ident()
+        self._ident = self._current()
         self._io_lock.acquire()
         try:
             session.start(time.monotonic())
@@ -575,7 +621,7 @@ class Driver:
     def _deliver(self) -> None:
         if self.session.events:
             on_state = self.client._on_keeper_state
-            self._delivering = threading.get_ident()  # its submissions need no wake-up
+            self._delivering = self._current()  # its submissions need no wake-up
             try:
                 _policy.deliver(self.session, _settle, self._dispatch_watch, on_state)
             finally:

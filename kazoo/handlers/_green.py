@@ -137,6 +137,9 @@ class GreenHandler:
     stop_timeout = 10.0
     #: The flavour's green ``socket`` module (set by the subclass).
     _socket_module: Any = None
+    #: Internal: the running green thread, which the I/O driver tells callers apart by
+    #: (``threading.get_ident`` is the same for all of a thread's greenlets).
+    _current_task = staticmethod(greenlet.getcurrent)
     _log = logging.getLogger(__name__)
 
     def __init__(self) -> None:
