@@ -32,7 +32,7 @@ from .fakeserver import (
     Request,
     watch_event,
 )
-from .test_hostile_server import DROP_CASES, Action
+from .test_hostile_server import DROP_CASES, Action, _connected_client
 
 CONNECTED, SUSPENDED = KazooState.CONNECTED, KazooState.SUSPENDED
 CHANGED = 3  # NodeDataChanged (PROTOCOL.md §7)
@@ -80,13 +80,23 @@ class Readers:
         monkeypatch.setattr(_driver, "_settle", spy)
 
 
-def _started(env: Env, server: FakeZooKeeper, **kwargs: Any) -> tuple[Any, StateLog]:
-    kwargs.setdefault("timeout", 5.0)
-    client = env.client(server, **kwargs)
-    states = StateLog(client)
-    client.start(timeout=5)
-    states.wait_for(CONNECTED)
-    return client, states
+def _late_reply_is_read_by_the_driver(
+    env: Env,
+    server: FakeZooKeeper,
+    held: list[tuple[Conn, Request]],
+    slow: Any,
+    client: Any,
+    states: StateLog,
+) -> None:
+    """Answer the one held request (nobody waits for it now): the driver reads the reply,
+    and the client goes on serving on the same connection. Ends the test."""
+    ((conn, req),) = held
+    server.answer(conn, req)
+    _wait_until(env.flavour, slow.ready, 5.0, "the late reply is read")
+    assert slow.get(block=False)[0] == b"late"
+    assert client.get("/b")[0] == b"b"
+    assert states.snapshot() == [CONNECTED]
+    env.finish()
 
 
 def _wait_until(kind: Flavour, predicate: Any, timeout: float, what: str) -> None:
@@ -179,7 +189,7 @@ def test_a_caller_alone_reads_its_reply_in_its_own_thread(
     releaser = Releaser(("/a",))
     server = env.server(default=Peer(on_request=releaser))
     server.add_node("/a", b"mine")
-    client, _ = _started(env, server)
+    client, _ = _connected_client(env, server)
     releaser.client = client
     readers = Readers(monkeypatch, client)
     wakes: list[int] = []
@@ -209,7 +219,7 @@ def test_a_caller_leads_only_after_its_own_submissions_in_a_row(
     releaser = Releaser(("/a",), patience=0.3)
     server = env.server(default=Peer(on_request=releaser))
     server.add_node("/a", b"x")
-    client, _ = _started(env, server)
+    client, _ = _connected_client(env, server)
     releaser.client = client
 
     for _ in range(3):
@@ -231,7 +241,7 @@ def test_another_threads_request_goes_out_while_a_caller_leads(env: Env) -> None
     server = env.server(default=Peer(on_request=_held(held, "/slow", "/b")))
     server.add_node("/slow", b"slow")
     server.add_node("/b", b"b")
-    client, _ = _started(env, server)
+    client, _ = _connected_client(env, server)
     outcome: list[Any] = []
     _idle(env, client)
     leader = env.flavour.spawn(lambda: outcome.append(client.get("/slow")))
@@ -256,7 +266,7 @@ def test_a_leading_caller_times_out_and_the_driver_takes_over(env: Env) -> None:
     server = env.server(default=Peer(on_request=_held(held, "/slow")))
     server.add_node("/slow", b"late")
     server.add_node("/b", b"b")
-    client, states = _started(env, server)
+    client, states = _connected_client(env, server)
     _idle(env, client)
     slow = client.get_async("/slow")
 
@@ -265,13 +275,7 @@ def test_a_leading_caller_times_out_and_the_driver_takes_over(env: Env) -> None:
         slow.get(timeout=0.3)
     assert time.monotonic() - started < 2.0
 
-    ((conn, req),) = held
-    server.answer(conn, req)  # read by the driver: nobody waits now
-    _wait_until(env.flavour, slow.ready, 5.0, "the late reply is read")
-    assert slow.get(block=False)[0] == b"late"
-    assert client.get("/b")[0] == b"b"
-    assert states.snapshot() == [CONNECTED]
-    env.finish()
+    _late_reply_is_read_by_the_driver(env, server, held, slow, client, states)
 
 
 @leading
@@ -279,7 +283,7 @@ def test_pings_go_out_while_a_caller_waits_for_a_slow_reply(env: Env) -> None:
     held: list[tuple[Conn, Request]] = []
     server = env.server(default=Peer(on_request=_held(held, "/slow")), timeout_ms=1200)
     server.add_node("/slow", b"slow")
-    client, states = _started(env, server, timeout=1.2)
+    client, states = _connected_client(env, server, timeout=1.2)
     outcome: list[Any] = []
     _idle(env, client)
     waiter = env.flavour.spawn(lambda: outcome.append(client.get("/slow")))
@@ -333,7 +337,7 @@ def test_watch_events_read_by_a_leading_caller_reach_their_watchers(
     server = env.server(default=Peer(on_request=change_then_answer))
     server.add_node("/w", b"old")
     server.add_node("/b", b"b")
-    client, _ = _started(env, server)
+    client, _ = _connected_client(env, server)
     releaser.client = client
     plain = Recorder(env.flavour.pause)
     seen = Recorder(env.flavour.pause)
@@ -367,7 +371,7 @@ def test_a_connection_that_breaks_under_a_leading_caller_is_recovered(
     server = env.server()
     server.script(Peer(on_request=releaser))
     server.add_node("/a", b"fine")
-    client, states = _started(env, server)
+    client, states = _connected_client(env, server)
     releaser.client = client
 
     _idle(env, client)
@@ -386,7 +390,7 @@ def test_stop_while_a_caller_leads_fails_its_request(env: Env) -> None:
     held: list[tuple[Conn, Request]] = []
     server = env.server(default=Peer(on_request=_held(held, "/slow")))
     server.add_node("/slow", b"slow")
-    client, _ = _started(env, server)
+    client, _ = _connected_client(env, server)
     errors: list[BaseException] = []
 
     def wait() -> None:
@@ -417,7 +421,7 @@ def test_many_callers_at_once_each_get_their_own_replies(env: Env) -> None:
     server = env.server()
     for i in range(8):
         server.add_node(f"/n{i}", b"%d" % i)
-    client, states = _started(env, server)
+    client, states = _connected_client(env, server)
     got: list[list[bytes]] = [[] for _ in range(8)]
 
     def caller(i: int) -> None:
@@ -446,7 +450,7 @@ def test_a_leading_greenlet_that_is_killed_leaves_the_driver_working(
     server = env.server(default=Peer(on_request=_held(held, "/slow")))
     server.add_node("/slow", b"late")
     server.add_node("/b", b"b")
-    client, states = _started(env, server)
+    client, states = _connected_client(env, server)
     driver = client._connection
     _idle(env, client)
     handles: list[Any] = []
@@ -464,13 +468,7 @@ def test_a_leading_greenlet_that_is_killed_leaves_the_driver_working(
     assert _ended(waiter)
     assert driver._leader == 0 and driver._selector._guest.waiter is None
     _idle(env, client)  # the lock is free again: the driver waits in its selector
-    ((conn, req),) = held
-    server.answer(conn, req)  # read by the driver: nobody waits now
-    _wait_until(env.flavour, slow.ready, 5.0, "the late reply is read")
-    assert slow.get(block=False)[0] == b"late"
-    assert client.get("/b")[0] == b"b"
-    assert states.snapshot() == [CONNECTED]
-    env.finish()
+    _late_reply_is_read_by_the_driver(env, server, held, slow, client, states)
 
 
 @leading
@@ -486,7 +484,7 @@ def test_a_wait_from_the_hub_fails_without_touching_the_connection(
 
     server = env.server()
     server.add_node("/a", b"a")
-    client, states = _started(env, server)
+    client, states = _connected_client(env, server)
     _idle(env, client)
     errors: list[BaseException] = []
 
@@ -510,7 +508,7 @@ def test_who_leads_in_a_monkey_patched_process(env: Env, driver_handler: str) ->
     # selector is an OS one waited on through the hub, patched or not.
     server = env.server()
     server.add_node("/a", b"a")
-    client, _ = _started(env, server)
+    client, _ = _connected_client(env, server)
     assert client._connection.leads is (driver_handler == "gevent")
     assert client.get("/a")[0] == b"a"
     env.finish()
